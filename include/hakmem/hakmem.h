@@ -1,0 +1,238 @@
+/* hakmem: an explicit-heap memory allocator.
+ *
+ * Every function here is thread-safe. Blocks are aligned to at least
+ * HK_MIN_ALIGN (16) bytes. hk_free()/hk_realloc()/hk_usable_size() accept a
+ * block of ANY heap, from ANY thread.
+ *
+ * Errors a caller can handle are reported as NULL (or an error number) with
+ * errno set: ENOMEM for sizes that overflow or memory that cannot be had
+ * (including a heap's max_bytes budget), EINVAL for bad alignments and bad
+ * configurations. Heap corruption a caller cannot handle (a pointer hakmem
+ * never returned reaching hk_free/hk_realloc) prints
+ * "hakmem: <call>(): invalid pointer 0x..." and aborts.
+ *
+ * The library never reads environment variables: policy comes only from
+ * hk_heap_config_t.
+ */
+#ifndef HAKMEM_HAKMEM_H
+#define HAKMEM_HAKMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- version ------------------------------------------------------------ */
+#define HK_VERSION_MAJOR 0
+#define HK_VERSION_MINOR 1
+#define HK_VERSION_PATCH 0
+#define HK_VERSION_STRING "0.1.0"
+/* Single comparable number: MAJOR*10000 + MINOR*100 + PATCH. */
+#define HK_VERSION (HK_VERSION_MAJOR * 10000 + HK_VERSION_MINOR * 100 + HK_VERSION_PATCH)
+
+/* ---- attribute macros (defined once, here) ------------------------------ */
+#if defined(__GNUC__) || defined(__clang__)
+#define HK_API __attribute__((visibility("default")))
+#define HK_MALLOC __attribute__((malloc))
+#define HK_ALLOC_SIZE(n) __attribute__((alloc_size(n)))
+#define HK_ALLOC_SIZE2(n, m) __attribute__((alloc_size(n, m)))
+#define HK_ALLOC_ALIGN(n) __attribute__((alloc_align(n)))
+#define HK_NODISCARD __attribute__((warn_unused_result))
+#else
+#define HK_API
+#define HK_MALLOC
+#define HK_ALLOC_SIZE(n)
+#define HK_ALLOC_SIZE2(n, m)
+#define HK_ALLOC_ALIGN(n)
+#define HK_NODISCARD
+#endif
+
+/* ---- limits --------------------------------------------------------------- */
+#define HK_MIN_ALIGN 16u                 /* every block is aligned to this */
+#define HK_MAX_ALIGN ((size_t)1 << 20)   /* largest alignment supported (1 MiB) */
+#define HK_NUM_CLASSES 80                /* size classes 16 B .. 64 KiB */
+#define HK_SMALL_MAX 1024u               /* largest "small" (tiny) size */
+#define HK_MID_MAX ((size_t)64 << 10)    /* largest size served from SuperSlabs */
+#define HK_SUPERSLAB_SIZE ((size_t)2 << 20)
+
+/* Returns HK_VERSION_STRING of the library actually linked. */
+HK_API const char *hk_version(void);
+
+/* ---- process default heap ----------------------------------------------- */
+
+/* Allocates size bytes (uninitialised). hk_malloc(0) returns a unique,
+ * freeable pointer. NULL with errno ENOMEM on failure. */
+HK_API HK_MALLOC HK_ALLOC_SIZE(1) HK_NODISCARD void *hk_malloc(size_t size);
+
+/* Allocates n*size zeroed bytes. NULL with ENOMEM if n*size overflows. */
+HK_API HK_MALLOC HK_ALLOC_SIZE2(1, 2) HK_NODISCARD void *hk_calloc(size_t n, size_t size);
+
+/* Resizes p (a block of any heap; it stays in its heap). hk_realloc(NULL, n)
+ * is hk_malloc(n). hk_realloc(p, 0) frees p and returns NULL, as glibc does.
+ * On failure returns NULL with ENOMEM and p is untouched. */
+HK_API HK_ALLOC_SIZE(2) HK_NODISCARD void *hk_realloc(void *p, size_t size);
+
+/* Frees a block of any heap, from any thread. hk_free(NULL) is a no-op. */
+HK_API void hk_free(void *p);
+
+/* C11 aligned_alloc: alignment must be a power of two up to HK_MAX_ALIGN
+ * (else NULL with EINVAL). Any size is accepted (no multiple-of rule). */
+HK_API HK_MALLOC HK_ALLOC_SIZE(2) HK_ALLOC_ALIGN(1) HK_NODISCARD
+void *hk_aligned_alloc(size_t alignment, size_t size);
+
+/* POSIX posix_memalign: returns 0, EINVAL (alignment not a power of two, not
+ * a multiple of sizeof(void*), or above HK_MAX_ALIGN; *out untouched), or
+ * ENOMEM (*out untouched). */
+HK_API HK_NODISCARD int hk_posix_memalign(void **out, size_t alignment, size_t size);
+
+/* Usable bytes of block p (>= the size requested); 0 for NULL. */
+HK_API size_t hk_usable_size(const void *p);
+
+/* ---- heaps ---------------------------------------------------------------- */
+
+typedef struct hk_heap_s hk_heap_t;
+
+/* Profiles fill a config with a consistent set of policies. */
+typedef enum hk_profile_e {
+  HK_PROFILE_SPEED = 0,    /* default: keep memory mapped, never decommit */
+  HK_PROFILE_BALANCED = 1, /* no prewarm, decommit nothing, small retention */
+  HK_PROFILE_LEAN = 2      /* hand empty SuperSlabs back to the OS at once */
+} hk_profile_t;
+
+/* How empty memory is handed back while staying mapped. */
+typedef enum hk_decommit_e {
+  HK_DECOMMIT_OFF = 0,     /* keep it committed */
+  HK_DECOMMIT_FREE = 1,    /* madvise(MADV_FREE): lazy, cheap */
+  HK_DECOMMIT_DONTNEED = 2 /* madvise(MADV_DONTNEED): RSS drops at once */
+} hk_decommit_t;
+
+/* Advice values passed to hk_os_hooks_t.advise. */
+#define HK_ADVISE_FREE 1
+#define HK_ADVISE_DONTNEED 2
+
+/* Optional OS hooks (per heap), for tests and embedders. Each hook reports
+ * failure as the real call does (map: NULL; unmap/advise: -1). NULL hooks in
+ * the config mean the real mmap/munmap/madvise. */
+typedef struct hk_os_hooks_s {
+  void *(*map)(size_t size, void *arg);            /* anonymous RW, zeroed */
+  int (*unmap)(void *addr, size_t size, void *arg);
+  int (*advise)(void *addr, size_t size, int advice, void *arg);
+  void *arg;
+} hk_os_hooks_t;
+
+#define HK_HEAP_CONFIG_VERSION 1u
+
+/* Heap configuration. Always start from hk_heap_config_init() (or
+ * hk_heap_config_preset()), then change fields: new fields get defaults. */
+typedef struct hk_heap_config_s {
+  uint32_t struct_size;          /* = sizeof(hk_heap_config_t); set by init */
+  uint32_t version;              /* = HK_HEAP_CONFIG_VERSION; set by init */
+  const char *name;              /* label for stats reports; copied. Default "heap" */
+  hk_profile_t profile;          /* preset this config came from. Default SPEED */
+  /* prewarm: bytes of SuperSlabs mapped at creation (rounded up to 2 MiB).
+   * The first allocations of every class, up to that many bytes in all,
+   * make no syscall. Default 2 MiB (SPEED), 0 (BALANCED, LEAN). */
+  size_t prewarm_bytes;
+  int prewarm_touch;             /* nonzero: also fault the pages in. Default 0 */
+  hk_decommit_t decommit;        /* Default HK_DECOMMIT_OFF */
+  /* An empty SuperSlab is decommitted once it has been empty this long
+   * (checked on slow paths and by trim). Default 0 (at once). */
+  uint32_t decommit_delay_ms;
+  /* Empty SuperSlabs kept mapped for reuse; beyond this they are unmapped.
+   * Default 8 (SPEED), 2 (BALANCED), 1 (LEAN). */
+  uint32_t retain_superslabs;
+  /* Large-block (> HK_MID_MAX) region cache. Default 8 slots, 32 MiB. */
+  uint32_t region_cache_slots;
+  size_t region_cache_max_bytes;
+  /* Hard budget for this heap's mapped bytes (0 = none). An allocation that
+   * would exceed it returns NULL with ENOMEM. Must be 0 or >= 2 MiB. */
+  size_t max_bytes;
+  const hk_os_hooks_t *os_hooks; /* NULL = the real OS. Copied at create. */
+} hk_heap_config_t;
+
+/* Fills *cfg with the documented defaults (the SPEED profile). */
+HK_API void hk_heap_config_init(hk_heap_config_t *cfg);
+
+/* Fills *cfg with a profile's settings. 0, or EINVAL for an unknown profile. */
+HK_API int hk_heap_config_preset(hk_heap_config_t *cfg, hk_profile_t profile);
+
+/* NULL if cfg is valid, else a static message naming the bad field. */
+HK_API const char *hk_heap_config_check(const hk_heap_config_t *cfg);
+
+/* Creates a heap. cfg NULL means the defaults. A config it can't honour
+ * gives NULL with errno EINVAL (see hk_heap_config_check); no memory gives
+ * NULL with ENOMEM. */
+HK_API HK_NODISCARD hk_heap_t *hk_heap_create(const hk_heap_config_t *cfg);
+
+/* Releases ALL the heap's memory to the OS, live blocks included (arena
+ * semantics). No thread may use the heap or its blocks during or after the
+ * call. Destroying the default heap (or NULL) does nothing. */
+HK_API void hk_heap_destroy(hk_heap_t *heap);
+
+/* The process default heap (the one hk_malloc uses). Never NULL. */
+HK_API hk_heap_t *hk_heap_default(void);
+
+HK_API HK_MALLOC HK_ALLOC_SIZE(2) HK_NODISCARD void *hk_heap_malloc(hk_heap_t *heap, size_t size);
+HK_API HK_MALLOC HK_ALLOC_SIZE2(2, 3) HK_NODISCARD
+void *hk_heap_calloc(hk_heap_t *heap, size_t n, size_t size);
+/* hk_heap_realloc(heap, NULL, n) allocates in heap; otherwise the block
+ * stays in the heap it came from. */
+HK_API HK_ALLOC_SIZE(3) HK_NODISCARD void *hk_heap_realloc(hk_heap_t *heap, void *p, size_t size);
+HK_API HK_MALLOC HK_ALLOC_SIZE(3) HK_ALLOC_ALIGN(2) HK_NODISCARD
+void *hk_heap_aligned_alloc(hk_heap_t *heap, size_t alignment, size_t size);
+
+/* The heap that owns block p, or NULL if p is not a live hakmem block
+ * address (only the SuperSlab/large-segment check is made). */
+HK_API hk_heap_t *hk_heap_of(const void *p);
+
+/* ---- memory back to the OS ---------------------------------------------- */
+
+/* Returns everything it can to the OS now: flushes the calling thread's
+ * fronts, unmaps empty SuperSlabs and cached large mappings, decommits what
+ * must stay mapped. Returns the bytes released (unmapped or decommitted). */
+HK_API size_t hk_heap_trim(hk_heap_t *heap);
+HK_API size_t hk_trim(void); /* hk_heap_trim(hk_heap_default()) */
+
+/* ---- statistics ----------------------------------------------------------- */
+
+typedef struct hk_stats_s {
+  /* bytes */
+  size_t live_bytes;        /* block bytes allocated and not freed (block sizes) */
+  size_t peak_live_bytes;   /* high-water mark of live_bytes, sampled on slow paths */
+  size_t mapped_bytes;      /* currently mapped from the OS for this heap */
+  size_t peak_mapped_bytes;
+  size_t committed_bytes;   /* mapped minus decommitted */
+  /* SuperSlabs */
+  size_t superslabs;             /* mapped SuperSlabs (small/mid) */
+  size_t superslabs_empty;       /* of those, holding no block */
+  size_t superslabs_decommitted; /* of the empty ones, decommitted */
+  /* large blocks */
+  size_t large_blocks;
+  size_t large_bytes;
+  size_t region_cache_entries;
+  size_t region_cache_bytes;
+  /* events */
+  uint64_t remote_frees;    /* blocks freed by a thread other than the owner */
+  uint64_t os_mmap, os_munmap, os_madvise;
+  uint64_t os_mmap_failed, os_munmap_failed, os_madvise_failed;
+  /* per size class */
+  size_t class_block_size[HK_NUM_CLASSES];
+  size_t class_live_blocks[HK_NUM_CLASSES];
+} hk_stats_t;
+
+/* Fills *out. 0 on success, EINVAL for NULL arguments. live_bytes is exact
+ * when no thread is allocating in the heap concurrently. */
+HK_API int hk_heap_stats(const hk_heap_t *heap, hk_stats_t *out);
+
+/* Writes a readable report (0 on success, else an errno value). */
+HK_API int hk_heap_stats_print(const hk_heap_t *heap, FILE *out);
+/* Writes the same figures as one JSON object. */
+HK_API int hk_heap_stats_print_json(const hk_heap_t *heap, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HAKMEM_HAKMEM_H */

@@ -1,0 +1,34 @@
+/* Allocation entry points shared by the API (heap/api.c) and the malloc
+ * override: size -> class -> front pop, all inline. */
+#ifndef HK_ALLOC_INLINE_H
+#define HK_ALLOC_INLINE_H
+
+#include "internal.h"
+#include "tiny/front_inline.h"
+
+void *hk__alloc_large(hk_heap_t *heap, size_t size, size_t align, bool zero);
+
+/* The calling thread's front for heap (the default heap's may still be the
+ * empty one: its slow path initialises the thread). NULL: out of memory. */
+hk_inline hk__front_t *hk__front_of(hk_heap_t *heap) {
+  hk__thread_t *t = hk__tls;
+  if (heap == &hk__heap_main) return &t->main;
+  if (hk_likely(atomic_load_explicit(&t->last_heap, memory_order_relaxed) == heap))
+    return t->last_front;
+  return hk__front_lookup(heap);
+}
+
+hk_inline void *hk__malloc_in(hk__front_t *f, hk_heap_t *heap, size_t size) {
+  unsigned cls;
+  if (hk_likely(size <= HK_SMALL_MAX)) cls = hk__small_class[(size + 15) >> 4];
+  else if (size <= HK_MID_MAX) cls = hk__mid_class(size);
+  else return hk__alloc_large(heap, size, 0, false);
+  return hk__front_alloc(f, cls);
+}
+
+/* hk_malloc: the default heap's front is embedded in the thread record. */
+hk_inline void *hk__malloc_default(size_t size) {
+  return hk__malloc_in(&hk__tls->main, &hk__heap_main, size);
+}
+
+#endif

@@ -1,0 +1,135 @@
+/* The public allocation API. Each entry is the inline fast path from
+ * heap/alloc_inline.h plus the argument checks C and POSIX ask for. */
+#include "heap/alloc_inline.h"
+
+#include <errno.h>
+#include <string.h>
+
+static hk_heap_t *heap_or_default(hk_heap_t *heap) {
+  return heap != NULL ? heap : &hk__heap_main;
+}
+
+hk_noinline void *hk__alloc_large(hk_heap_t *heap, size_t size, size_t align, bool zero) {
+  hk__process_init();
+  return hk__large_alloc(&heap->pool, size, align, zero);
+}
+
+/* ---- default heap ------------------------------------------------------------ */
+void *hk_malloc(size_t size) { return hk__malloc_default(size); }
+
+void hk_free(void *p) { hk__free_fast(p, "free"); }
+
+static void *calloc_in(hk_heap_t *heap, size_t n, size_t size) {
+  size_t total;
+  if (__builtin_mul_overflow(n, size, &total)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (total > HK_MID_MAX) return hk__alloc_large(heap, total, 0, true);
+  hk__front_t *f = hk__front_of(heap);
+  if (f == NULL) return NULL;
+  void *p = hk__malloc_in(f, heap, total);
+  if (p != NULL) memset(p, 0, total);
+  return p;
+}
+
+void *hk_calloc(size_t n, size_t size) { return calloc_in(&hk__heap_main, n, size); }
+
+/* Usable size of a block, aborting on a pointer hakmem never returned. */
+static size_t usable_checked(const void *p, const char *call) {
+  hk__seg_t *seg = hk__seg_of(p);
+  if (seg == NULL || seg->magic != HK_SEG_MAGIC) hk__fatal_invalid(call, p, "invalid pointer");
+  if (seg->kind == HK_KIND_LARGE) {
+    if (seg->slabs[0].state != HK_SLAB_LARGE || p != hk__large_block(seg))
+      hk__fatal_invalid(call, p, "invalid pointer");
+    return hk__large_usable(seg);
+  }
+  hk__slab_t *s = hk__slab_of(seg, p);
+  const uint8_t *bp = p;
+  if (bp < s->start || bp >= s->end || (size_t)(bp - s->start) % s->block_size != 0)
+    hk__fatal_invalid(call, p, "invalid pointer");
+  return s->block_size;
+}
+
+size_t hk_usable_size(const void *p) {
+  if (p == NULL) return 0;
+  return usable_checked(p, "usable_size");
+}
+
+static void *realloc_in(hk_heap_t *heap, void *p, size_t size) {
+  if (p == NULL) {
+    hk__front_t *f = hk__front_of(heap);
+    return f != NULL ? hk__malloc_in(f, heap, size) : NULL;
+  }
+  size_t usable = usable_checked(p, "realloc");
+  if (size == 0) { /* glibc: free and return NULL */
+    hk__free_fast(p, "realloc");
+    return NULL;
+  }
+  /* In place while it fits and does not waste more than half the block. */
+  if (size <= usable && (size > usable / 2 || usable <= 128)) return p;
+  hk_heap_t *owner = hk__heap_of_pool(hk__seg_of(p)->pool);
+  hk__front_t *f = hk__front_of(owner);
+  void *q = f != NULL ? hk__malloc_in(f, owner, size) : NULL;
+  if (q == NULL) return NULL; /* p untouched */
+  memcpy(q, p, size < usable ? size : usable);
+  hk__free_fast(p, "realloc");
+  return q;
+}
+
+void *hk_realloc(void *p, size_t size) { return realloc_in(&hk__heap_main, p, size); }
+
+static bool pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+static void *aligned_in(hk_heap_t *heap, size_t align, size_t size) {
+  if (!pow2(align) || align > HK_MAX_ALIGN) {
+    errno = EINVAL;
+    return NULL;
+  }
+  hk__front_t *f = hk__front_of(heap);
+  if (f == NULL) return NULL;
+  if (align <= HK_MIN_ALIGN) return hk__malloc_in(f, heap, size);
+  if (align <= HK_PAGE && size <= HK_MID_MAX) {
+    unsigned cls = hk__class_for_aligned(size, align);
+    if (cls < HK_NUM_CLASSES) return hk__front_alloc(f, cls);
+  }
+  return hk__alloc_large(heap, size, align, false);
+}
+
+void *hk_aligned_alloc(size_t alignment, size_t size) {
+  return aligned_in(&hk__heap_main, alignment, size);
+}
+
+int hk_posix_memalign(void **out, size_t alignment, size_t size) {
+  if (out == NULL || !pow2(alignment) || alignment % sizeof(void *) != 0 ||
+      alignment > HK_MAX_ALIGN)
+    return EINVAL;
+  int saved = errno;
+  void *p = aligned_in(&hk__heap_main, alignment, size);
+  if (p == NULL) {
+    int err = errno == EINVAL ? EINVAL : ENOMEM;
+    errno = saved;
+    return err;
+  }
+  *out = p;
+  return 0;
+}
+
+/* ---- explicit heaps ------------------------------------------------------------- */
+void *hk_heap_malloc(hk_heap_t *heap, size_t size) {
+  heap = heap_or_default(heap);
+  hk__front_t *f = hk__front_of(heap);
+  return f != NULL ? hk__malloc_in(f, heap, size) : NULL;
+}
+
+void *hk_heap_calloc(hk_heap_t *heap, size_t n, size_t size) {
+  return calloc_in(heap_or_default(heap), n, size);
+}
+
+void *hk_heap_realloc(hk_heap_t *heap, void *p, size_t size) {
+  return realloc_in(heap_or_default(heap), p, size);
+}
+
+void *hk_heap_aligned_alloc(hk_heap_t *heap, size_t alignment, size_t size) {
+  return aligned_in(heap_or_default(heap), alignment, size);
+}

@@ -1,0 +1,88 @@
+/* Heaps as objects: create (validated policy + pool), destroy (arena
+ * semantics: every mapping goes, live blocks included), trim. */
+#include "internal.h"
+
+#include <errno.h>
+
+const char *hk_version(void) { return HK_VERSION_STRING; }
+
+hk_heap_t *hk_heap_default(void) {
+  hk__process_init();
+  return &hk__heap_main;
+}
+
+hk_heap_t *hk_heap_create(const hk_heap_config_t *cfg) {
+  hk__process_init();
+  hk_heap_config_t defaults;
+  if (cfg == NULL) {
+    hk_heap_config_init(&defaults);
+    cfg = &defaults;
+  }
+  if (hk__config_check(cfg) != NULL) {
+    errno = EINVAL;
+    return NULL;
+  }
+  hk_heap_t *heap = hk__meta_alloc(sizeof *heap);
+  if (heap == NULL) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  hk__policy_t pol;
+  hk__policy_from_config(&pol, cfg);
+  hk__pool_init(&heap->pool, &pol, cfg->os_hooks, heap);
+  if (!hk__pool_prewarm(&heap->pool)) {
+    hk__pool_destroy(&heap->pool);
+    hk__meta_free(heap, sizeof *heap);
+    errno = ENOMEM;
+    return NULL;
+  }
+  heap->magic = HK_HEAP_MAGIC;
+  hk__global_lock();
+  hk__heap_register(heap, true);
+  hk__global_unlock();
+  return heap;
+}
+
+void hk_heap_destroy(hk_heap_t *heap) {
+  if (heap == NULL || heap == &hk__heap_main || heap->magic != HK_HEAP_MAGIC) return;
+  hk__global_lock();
+  /* Fronts of other threads become dead: they must never touch the slabs
+   * about to be unmapped. Their records are freed by their threads. */
+  for (hk__front_t *f = heap->fronts; f != NULL; f = f->hnext) {
+    for (unsigned c = 0; c < HK_NUM_CLASSES; c++) f->cur[c] = (hk__slab_t *)&hk__slab_empty;
+    f->heap = NULL;
+    hk_heap_t *expect = heap;
+    atomic_compare_exchange_strong_explicit(&f->thread->last_heap, &expect, NULL,
+                                            memory_order_relaxed, memory_order_relaxed);
+  }
+  heap->fronts = NULL;
+  hk__heap_register(heap, false);
+  hk__global_unlock();
+  hk__pool_destroy(&heap->pool);
+  heap->magic = 0;
+  hk__meta_free(heap, sizeof *heap);
+}
+
+hk_heap_t *hk_heap_of(const void *p) {
+  hk__seg_t *seg = hk__seg_of(p);
+  if (seg == NULL || seg->magic != HK_SEG_MAGIC) return NULL;
+  return hk__heap_of_pool(seg->pool);
+}
+
+size_t hk_heap_trim(hk_heap_t *heap) {
+  if (heap == NULL) return 0;
+  hk__thread_t *t = hk__tls;
+  if (t->live) {
+    if (heap == &hk__heap_main) {
+      hk__front_flush(&t->main);
+    } else {
+      hk__global_lock(); /* the front list is shared with hk_heap_destroy */
+      for (hk__front_t *f = t->fronts; f != NULL; f = f->tnext)
+        if (f->heap == heap) hk__front_flush(f);
+      hk__global_unlock();
+    }
+  }
+  return hk__pool_trim(&heap->pool);
+}
+
+size_t hk_trim(void) { return hk_heap_trim(hk_heap_default()); }

@@ -1,0 +1,108 @@
+/* Statistics. Nothing is counted on the fast paths: live figures come from
+ * walking the heap's slabs (each slab's `used` count) under the pool lock,
+ * event counters are bumped on slow paths only. */
+#include "internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+static void walk_slabs(const hk__pool_t *pool, hk_stats_t *out) {
+  for (const hk__seg_t *seg = pool->segs; seg != NULL; seg = seg->next) {
+    for (unsigned i = 0; i < seg->nslabs; i++) {
+      const hk__slab_t *s = &seg->slabs[i];
+      if (s->state == HK_SLAB_FREE) continue;
+      /* Racy by design for slabs owned by running threads: exact when quiet. */
+      uint32_t used = __atomic_load_n(&s->used, __ATOMIC_RELAXED);
+      uint32_t pending = atomic_load_explicit(&s->xpending, memory_order_relaxed);
+      used = used > pending ? used - pending : 0;
+      out->class_live_blocks[s->cls] += used;
+      out->live_bytes += (size_t)used * s->block_size;
+    }
+  }
+}
+
+int hk_heap_stats(const hk_heap_t *heap, hk_stats_t *out) {
+  if (heap == NULL || out == NULL) return EINVAL;
+  hk__process_init();
+  hk__pool_t *pool = (hk__pool_t *)&heap->pool;
+  memset(out, 0, sizeof *out);
+  for (unsigned c = 0; c < HK_NUM_CLASSES; c++) out->class_block_size[c] = hk__class_size[c];
+  pthread_mutex_lock(&pool->lock);
+  walk_slabs(pool, out);
+  out->live_bytes += pool->large_bytes;
+  out->peak_live_bytes = pool->peak_active > out->live_bytes ? pool->peak_active : out->live_bytes;
+  out->mapped_bytes = pool->mapped;
+  out->peak_mapped_bytes = pool->peak_mapped;
+  out->committed_bytes = pool->committed;
+  out->superslabs = pool->n_segs;
+  out->superslabs_empty = pool->n_empty;
+  out->superslabs_decommitted = pool->n_decommitted;
+  out->large_blocks = pool->n_large;
+  out->large_bytes = pool->large_bytes;
+  out->region_cache_entries = pool->cache_n;
+  out->region_cache_bytes = pool->cache_bytes;
+  pthread_mutex_unlock(&pool->lock);
+  out->remote_frees = atomic_load_explicit(&pool->remote_frees, memory_order_relaxed);
+  out->os_mmap = atomic_load(&pool->os.n_mmap);
+  out->os_munmap = atomic_load(&pool->os.n_munmap);
+  out->os_madvise = atomic_load(&pool->os.n_madvise);
+  out->os_mmap_failed = atomic_load(&pool->os.n_mmap_failed);
+  out->os_munmap_failed = atomic_load(&pool->os.n_munmap_failed);
+  out->os_madvise_failed = atomic_load(&pool->os.n_madvise_failed);
+  return 0;
+}
+
+/* Field table shared by the text and JSON writers. */
+#define HK_STATS_FIELDS(X)                                                                 \
+  X(live_bytes) X(peak_live_bytes) X(mapped_bytes) X(peak_mapped_bytes) X(committed_bytes)   \
+  X(superslabs) X(superslabs_empty) X(superslabs_decommitted) X(large_blocks) X(large_bytes) \
+  X(region_cache_entries) X(region_cache_bytes) X(remote_frees) X(os_mmap) X(os_munmap)      \
+  X(os_madvise) X(os_mmap_failed) X(os_munmap_failed) X(os_madvise_failed)
+
+int hk_heap_stats_print(const hk_heap_t *heap, FILE *out) {
+  hk_stats_t st;
+  if (out == NULL || hk_heap_stats(heap, &st) != 0) return EINVAL;
+  fprintf(out, "hakmem heap \"%s\" (hakmem %s)\n", heap->pool.policy.name, HK_VERSION_STRING);
+#define X(f) fprintf(out, "  %-24s %" PRIu64 "\n", #f, (uint64_t)st.f);
+  HK_STATS_FIELDS(X)
+#undef X
+  fprintf(out, "  %-10s %12s %12s\n", "class", "block_size", "live_blocks");
+  for (unsigned c = 0; c < HK_NUM_CLASSES; c++) {
+    if (st.class_live_blocks[c] == 0) continue;
+    fprintf(out, "  %-10u %12zu %12zu\n", c, st.class_block_size[c], st.class_live_blocks[c]);
+  }
+  return ferror(out) ? EIO : 0;
+}
+
+static void json_string(FILE *out, const char *s) {
+  fputc('"', out);
+  for (; *s; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (ch == '"' || ch == '\\') fprintf(out, "\\%c", ch);
+    else if (ch < 0x20) fprintf(out, "\\u%04x", ch);
+    else fputc(ch, out);
+  }
+  fputc('"', out);
+}
+
+int hk_heap_stats_print_json(const hk_heap_t *heap, FILE *out) {
+  hk_stats_t st;
+  if (out == NULL || hk_heap_stats(heap, &st) != 0) return EINVAL;
+  fputs("{\"name\":", out);
+  json_string(out, heap->pool.policy.name);
+  fprintf(out, ",\"version\":\"%s\"", HK_VERSION_STRING);
+#define X(f) fprintf(out, ",\"" #f "\":%" PRIu64, (uint64_t)st.f);
+  HK_STATS_FIELDS(X)
+#undef X
+  fputs(",\"classes\":[", out);
+  bool first = true;
+  for (unsigned c = 0; c < HK_NUM_CLASSES; c++) {
+    if (st.class_live_blocks[c] == 0) continue;
+    fprintf(out, "%s{\"class\":%u,\"block_size\":%zu,\"live_blocks\":%zu}", first ? "" : ",", c,
+            st.class_block_size[c], st.class_live_blocks[c]);
+    first = false;
+  }
+  fputs("]}\n", out);
+  return ferror(out) ? EIO : 0;
+}

@@ -1,0 +1,120 @@
+/* Cross-file internal interface (hk__ prefix), grouped by the file that
+ * defines each name. Layers point one way:
+ *   os  <-  superslab  <-  tiny (fronts)  <-  heap (API)  <-  override
+ */
+#ifndef HK_INTERNAL_H
+#define HK_INTERNAL_H
+
+#include "types.h"
+
+/* ---- os/os.c ------------------------------------------------------------------
+ * Contract: every mapping is anonymous, private, read-write and zero-filled.
+ * hk__os_map_aligned returns `size` bytes starting at a multiple of `align`
+ * (a power of two >= page size). unmap may be called on any page-aligned
+ * sub-range of a mapping. decommit keeps the range mapped: contents become
+ * zero (DONTNEED) or undefined-then-zero-on-reclaim (FREE); touching it again
+ * recommits. Each call made is counted in the context; failures too. */
+void hk__os_init(hk__os_t *os, const hk_os_hooks_t *hooks);
+void *hk__os_map_aligned(hk__os_t *os, size_t size, size_t align);
+bool hk__os_unmap(hk__os_t *os, void *p, size_t size);
+bool hk__os_decommit(hk__os_t *os, void *p, size_t size, hk_decommit_t how);
+uint64_t hk__os_now_ms(void);
+
+/* ---- os/meta.c: internal records (thread, front, heap). Zeroed. ------------ */
+void *hk__meta_alloc(size_t size);
+void hk__meta_free(void *p, size_t size);
+void hk__meta_lock_all(void);   /* fork */
+void hk__meta_unlock_all(void);
+
+/* ---- superslab/segmap.c -------------------------------------------------------- */
+extern _Atomic uint8_t hk__segmap[HK_SEGMAP_SIZE];
+void hk__segmap_set(const void *seg, bool on);
+
+/* Segment of a pointer if the segment map knows it, else NULL. */
+hk_inline hk__seg_t *hk__seg_of(const void *p) {
+  uintptr_t idx = (uintptr_t)p >> HK_SEG_SHIFT;
+  if (hk_unlikely(idx >= HK_SEGMAP_SIZE ||
+                  atomic_load_explicit(&hk__segmap[idx], memory_order_relaxed) == 0))
+    return NULL;
+  return (hk__seg_t *)((uintptr_t)p & ~(uintptr_t)HK_SEG_MASK);
+}
+hk_inline hk__slab_t *hk__slab_of(hk__seg_t *seg, const void *p) {
+  return &seg->slabs[((uintptr_t)p - (uintptr_t)seg) >> seg->slab_shift];
+}
+
+/* ---- superslab/pool.c ------------------------------------------------------------ */
+void hk__pool_init(hk__pool_t *pool, const hk__policy_t *policy,
+                   const hk_os_hooks_t *hooks, void *owner_heap);
+bool hk__pool_prewarm(hk__pool_t *pool);
+void hk__pool_destroy(hk__pool_t *pool);
+/* A slab for class cls with at least one block to give (formatted if new),
+ * owner unset, state OWNED. NULL with errno ENOMEM. Takes the pool lock. */
+hk__slab_t *hk__pool_acquire(hk__pool_t *pool, unsigned cls);
+/* Hand back an unowned slab: FREE if used == 0, else PARTIAL. Lock taken here. */
+void hk__pool_give_back(hk__pool_t *pool, hk__slab_t *slab);
+void hk__pool_give_back_locked(hk__pool_t *pool, hk__slab_t *slab);
+size_t hk__pool_trim(hk__pool_t *pool);
+void hk__pool_active_add(hk__pool_t *pool, size_t bytes); /* lock held */
+/* Carve up to about HK_CARVE_BYTES of never-used blocks into slab->free. */
+bool hk__slab_carve(hk__slab_t *slab);
+/* Move remote frees into slab->free; returns how many. Owner only. */
+uint32_t hk__slab_drain_xfree(hk__slab_t *slab);
+
+/* ---- superslab/large.c ------------------------------------------------------------ */
+void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero);
+void hk__large_free(hk__seg_t *seg, const void *p, const char *call);
+size_t hk__large_usable(const hk__seg_t *seg);
+void *hk__large_block(const hk__seg_t *seg);
+void hk__region_cache_release(hk__pool_t *pool, size_t keep_n, size_t keep_bytes); /* lock held */
+void hk__pool_unmap_seg(hk__pool_t *pool, hk__seg_t *seg); /* lock held; pool.c */
+
+/* ---- tiny/size_class.c ----------------------------------------------------------- */
+extern const uint8_t hk__small_class[HK_SMALL_MAX / 16 + 1];
+extern const uint32_t hk__class_size[HK_NUM_CLASSES];
+
+/* Class of HK_SMALL_MAX < size <= HK_MID_MAX: 8 classes per power of two. */
+hk_inline unsigned hk__mid_class(size_t size) {
+  size_t s = size - 1;
+  unsigned b = 63u - (unsigned)__builtin_clzll(s);
+  return (b - 7u) * 8u + (unsigned)(s >> (b - 3u));
+}
+/* Class of size (<= HK_MID_MAX): 16 B steps to 128, then 8 per power of two. */
+hk_inline unsigned hk__size_class(size_t size) {
+  if (hk_likely(size <= HK_SMALL_MAX)) return hk__small_class[(size + 15) >> 4];
+  return hk__mid_class(size);
+}
+unsigned hk__class_for_aligned(size_t size, size_t align); /* HK_NUM_CLASSES: none */
+
+/* ---- tiny/front.c ------------------------------------------------------------------ */
+extern const hk__slab_t hk__slab_empty;
+extern hk__thread_t hk__thread_empty;
+extern __thread hk__thread_t *hk__tls __attribute__((tls_model("initial-exec")));
+
+void hk__front_init(hk__front_t *f, struct hk_heap_s *heap, hk__thread_t *t);
+void *hk__front_alloc_slow(hk__front_t *f, unsigned cls);
+void hk__slab_retire(hk__slab_t *slab);
+void hk__front_flush(hk__front_t *f);       /* give every owned slab back */
+void hk__front_collect(hk__front_t *f);     /* give back empty slabs only */
+
+/* ---- tiny/free.c ------------------------------------------------------------------- */
+void hk__free_slow(void *p, const char *call);
+_Noreturn void hk__fatal_invalid(const char *call, const void *p, const char *what);
+
+/* ---- policy/config.c --------------------------------------------------------------- */
+const char *hk__config_check(const hk_heap_config_t *cfg);
+void hk__policy_from_config(hk__policy_t *pol, const hk_heap_config_t *cfg);
+
+/* ---- heap/init.c -------------------------------------------------------------------- */
+extern struct hk_heap_s hk__heap_main;
+hk__thread_t *hk__thread_init(void);        /* current thread's record */
+hk__front_t *hk__front_lookup(struct hk_heap_s *heap); /* slow lookup/creation */
+void hk__process_init(void);
+void hk__global_lock(void);
+void hk__global_unlock(void);
+void hk__heap_register(struct hk_heap_s *heap, bool on);
+
+hk_inline struct hk_heap_s *hk__heap_of_pool(hk__pool_t *pool) {
+  return (struct hk_heap_s *)pool->owner_heap;
+}
+
+#endif /* HK_INTERNAL_H */

@@ -1,0 +1,92 @@
+/* The only file that calls mmap, munmap and madvise (see the contract in
+ * internal.h). Each heap's pool owns an hk__os_t, so every OS call is
+ * counted for the heap that made it, and tests can inject hooks. */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+void hk__os_init(hk__os_t *os, const hk_os_hooks_t *hooks) {
+  if (hooks != NULL) os->hooks = *hooks;
+  os->hint = 0;
+}
+
+static void *raw_map(hk__os_t *os, void *hint, size_t size) {
+  void *p;
+  if (os->hooks.map != NULL) {
+    p = os->hooks.map(size, os->hooks.arg);
+  } else {
+    p = mmap(hint, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+             -1, 0);
+    if (p == MAP_FAILED) p = NULL;
+  }
+  atomic_fetch_add_explicit(&os->n_mmap, 1, memory_order_relaxed);
+  if (p == NULL) {
+    atomic_fetch_add_explicit(&os->n_mmap_failed, 1, memory_order_relaxed);
+    errno = ENOMEM;
+  }
+  return p;
+}
+
+bool hk__os_unmap(hk__os_t *os, void *p, size_t size) {
+  if (size == 0) return true;
+  int rc = os->hooks.unmap != NULL ? os->hooks.unmap(p, size, os->hooks.arg) : munmap(p, size);
+  atomic_fetch_add_explicit(&os->n_munmap, 1, memory_order_relaxed);
+  if (rc != 0) atomic_fetch_add_explicit(&os->n_munmap_failed, 1, memory_order_relaxed);
+  return rc == 0;
+}
+
+void *hk__os_map_aligned(hk__os_t *os, size_t size, size_t align) {
+  if (align < HK_PAGE) align = HK_PAGE;
+  size = (size + HK_PAGE - 1) & ~(size_t)(HK_PAGE - 1);
+  /* Fast try: ask for the address right after the last aligned mapping. The
+   * kernel usually honours the hint, giving an aligned block in one call. */
+  if (os->hooks.map == NULL && os->hint != 0) {
+    void *p = raw_map(os, (void *)os->hint, size);
+    if (p == NULL) return NULL;
+    if (((uintptr_t)p & (align - 1)) == 0) {
+      os->hint = (uintptr_t)p + ((size + align - 1) & ~(align - 1));
+      return p;
+    }
+    hk__os_unmap(os, p, size);
+  }
+  size_t over = size + align;
+  if (over < size) { errno = ENOMEM; return NULL; }
+  uint8_t *raw = raw_map(os, NULL, over);
+  if (raw == NULL) return NULL;
+  uint8_t *p = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+  size_t head = (size_t)(p - raw), tail = over - head - size;
+  if (head) hk__os_unmap(os, raw, head);
+  if (tail) hk__os_unmap(os, p + size, tail);
+  if (os->hooks.map == NULL)
+    os->hint = (uintptr_t)p + ((size + align - 1) & ~(align - 1));
+  return p;
+}
+
+bool hk__os_decommit(hk__os_t *os, void *p, size_t size, hk_decommit_t how) {
+  if (how == HK_DECOMMIT_OFF || size == 0) return true;
+  int rc;
+  if (os->hooks.advise != NULL) {
+    rc = os->hooks.advise(p, size, how == HK_DECOMMIT_FREE ? HK_ADVISE_FREE : HK_ADVISE_DONTNEED,
+                          os->hooks.arg);
+  } else {
+#ifdef MADV_FREE
+    int advice = how == HK_DECOMMIT_FREE ? MADV_FREE : MADV_DONTNEED;
+#else
+    int advice = MADV_DONTNEED;
+#endif
+    rc = madvise(p, size, advice);
+  }
+  atomic_fetch_add_explicit(&os->n_madvise, 1, memory_order_relaxed);
+  if (rc != 0) atomic_fetch_add_explicit(&os->n_madvise_failed, 1, memory_order_relaxed);
+  return rc == 0;
+}
+
+uint64_t hk__os_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* vDSO: no syscall */
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}

@@ -1,0 +1,94 @@
+/* hk_heap_config_t: documented defaults, presets and validation. The heap
+ * keeps a validated copy (hk__policy_t); nothing reads the environment. */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#define MIB ((size_t)1 << 20)
+
+void hk_heap_config_init(hk_heap_config_t *cfg) {
+  if (cfg == NULL) return;
+  memset(cfg, 0, sizeof *cfg);
+  cfg->struct_size = (uint32_t)sizeof *cfg;
+  cfg->version = HK_HEAP_CONFIG_VERSION;
+  cfg->name = "heap";
+  cfg->profile = HK_PROFILE_SPEED;
+  cfg->prewarm_bytes = HK_SUPERSLAB_SIZE; /* one SuperSlab, mapped, not touched */
+  cfg->prewarm_touch = 0;
+  cfg->decommit = HK_DECOMMIT_OFF;
+  cfg->decommit_delay_ms = 0;
+  cfg->retain_superslabs = 8;
+  cfg->region_cache_slots = 8;
+  cfg->region_cache_max_bytes = 32 * MIB;
+  cfg->max_bytes = 0;
+  cfg->os_hooks = NULL;
+}
+
+int hk_heap_config_preset(hk_heap_config_t *cfg, hk_profile_t profile) {
+  if (cfg == NULL) return EINVAL;
+  switch (profile) {
+  case HK_PROFILE_SPEED:
+    hk_heap_config_init(cfg);
+    return 0;
+  case HK_PROFILE_BALANCED:
+    hk_heap_config_init(cfg);
+    cfg->profile = HK_PROFILE_BALANCED;
+    cfg->prewarm_bytes = 0;
+    cfg->retain_superslabs = 2;
+    cfg->region_cache_slots = 4;
+    cfg->region_cache_max_bytes = 8 * MIB;
+    return 0;
+  case HK_PROFILE_LEAN:
+    hk_heap_config_init(cfg);
+    cfg->profile = HK_PROFILE_LEAN;
+    cfg->prewarm_bytes = 0;
+    cfg->decommit = HK_DECOMMIT_DONTNEED;
+    cfg->decommit_delay_ms = 0;
+    cfg->retain_superslabs = 1;
+    cfg->region_cache_slots = 0;
+    cfg->region_cache_max_bytes = 0;
+    return 0;
+  }
+  return EINVAL;
+}
+
+const char *hk__config_check(const hk_heap_config_t *cfg) {
+  if (cfg->struct_size != sizeof *cfg)
+    return "struct_size: not sizeof(hk_heap_config_t); start from hk_heap_config_init()";
+  if (cfg->version != HK_HEAP_CONFIG_VERSION) return "version: unknown config version";
+  if ((unsigned)cfg->profile > HK_PROFILE_LEAN) return "profile: not an hk_profile_t";
+  if ((unsigned)cfg->decommit > HK_DECOMMIT_DONTNEED) return "decommit: not an hk_decommit_t";
+  if (cfg->region_cache_slots > HK_REGION_CACHE_MAX) return "region_cache_slots: above 64";
+  if (cfg->max_bytes != 0 && cfg->max_bytes < HK_SEG_SIZE)
+    return "max_bytes: nonzero but below one SuperSlab (2 MiB)";
+  if (cfg->max_bytes != 0 && cfg->prewarm_bytes > cfg->max_bytes)
+    return "prewarm_bytes: above max_bytes";
+  if (cfg->prewarm_bytes > ((size_t)1 << 40)) return "prewarm_bytes: above 1 TiB";
+  if (cfg->decommit_delay_ms > 3600u * 1000u) return "decommit_delay_ms: above one hour";
+  const hk_os_hooks_t *h = cfg->os_hooks;
+  if (h != NULL && (h->map == NULL) != (h->unmap == NULL))
+    return "os_hooks: map and unmap must be given together";
+  return NULL;
+}
+
+const char *hk_heap_config_check(const hk_heap_config_t *cfg) {
+  if (cfg == NULL) return "config: NULL";
+  return hk__config_check(cfg);
+}
+
+void hk__policy_from_config(hk__policy_t *pol, const hk_heap_config_t *cfg) {
+  memset(pol, 0, sizeof *pol);
+  const char *name = cfg->name ? cfg->name : "heap";
+  strncpy(pol->name, name, sizeof pol->name - 1);
+  pol->profile = cfg->profile;
+  pol->prewarm_bytes = cfg->prewarm_bytes;
+  pol->prewarm_touch = cfg->prewarm_touch != 0;
+  pol->decommit = cfg->decommit;
+  pol->decommit_delay_ms = cfg->decommit_delay_ms;
+  pol->retain_superslabs = cfg->retain_superslabs;
+  pol->region_cache_slots = cfg->region_cache_slots;
+  pol->region_cache_max_bytes = cfg->region_cache_max_bytes;
+  pol->max_bytes = cfg->max_bytes;
+  pol->keep_one_slab = cfg->profile != HK_PROFILE_LEAN;
+}

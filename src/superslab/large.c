@@ -1,0 +1,114 @@
+/* Blocks above HK_MID_MAX (and over-aligned ones) get a LARGE segment of
+ * their own: a 2 MiB-aligned mapping whose header is a one-slab SuperSlab
+ * header, so free() finds it by the same mask as any other block. Freed
+ * mappings wait in a small region cache (policy: slots and a byte cap) so a
+ * program that frees and reallocates big buffers makes no syscalls. */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size);
+
+static void large_list_push(hk__pool_t *pool, hk__seg_t *s) {
+  s->prev = NULL;
+  s->next = pool->large;
+  if (pool->large) pool->large->prev = s;
+  pool->large = s;
+}
+static void large_list_remove(hk__pool_t *pool, hk__seg_t *s) {
+  if (s->prev) s->prev->next = s->next; else pool->large = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+}
+
+/* Best fit among cached regions: big enough, and wasting at most half. */
+static hk__seg_t *cache_take(hk__pool_t *pool, size_t need) {
+  uint32_t best = UINT32_MAX;
+  for (uint32_t i = 0; i < pool->cache_n; i++) {
+    size_t sz = pool->cache[i].size;
+    if (sz >= need && sz - need <= need / 2 && (best == UINT32_MAX || sz < pool->cache[best].size))
+      best = i;
+  }
+  if (best == UINT32_MAX) return NULL;
+  hk__seg_t *seg = pool->cache[best].seg;
+  pool->cache_bytes -= pool->cache[best].size;
+  pool->cache[best] = pool->cache[--pool->cache_n];
+  return seg;
+}
+
+void hk__region_cache_release(hk__pool_t *pool, size_t keep_n, size_t keep_bytes) {
+  while (pool->cache_n > keep_n || (pool->cache_n > 0 && pool->cache_bytes > keep_bytes)) {
+    hk__region_t r = pool->cache[--pool->cache_n];
+    pool->cache_bytes -= r.size;
+    pool->committed -= r.size;
+    hk__pool_unmap_seg(pool, r.seg);
+  }
+}
+
+void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
+  if (align < HK_MIN_ALIGN) align = HK_MIN_ALIGN;
+  size_t offset = align > HK_LARGE_OFFSET ? align : HK_LARGE_OFFSET;
+  if (size > SIZE_MAX - offset - HK_SEG_SIZE) { errno = ENOMEM; return NULL; }
+  size_t need = (offset + size + HK_PAGE - 1) & ~(size_t)(HK_PAGE - 1);
+  pthread_mutex_lock(&pool->lock);
+  hk__seg_t *seg = cache_take(pool, need);
+  bool dirty = seg != NULL; /* fresh mappings are zero-filled */
+  if (seg == NULL) {
+    seg = hk__pool_map_seg(pool, need);
+    if (seg == NULL) {
+      pthread_mutex_unlock(&pool->lock);
+      return NULL;
+    }
+    seg->kind = HK_KIND_LARGE;
+    seg->slab_shift = HK_SEG_SHIFT; /* every block pointer maps to slabs[0] */
+    seg->nslabs = 1;
+    pool->committed += seg->map_size;
+  }
+  hk__slab_t *s = &seg->slabs[0];
+  s->state = HK_SLAB_LARGE;
+  s->start = (uint8_t *)seg + offset;
+  s->large_size = seg->map_size - offset;
+  s->block_size = 0;
+  s->cls = HK_NUM_CLASSES;
+  atomic_store_explicit(&s->owner, 0, memory_order_relaxed); /* never the fast path */
+  large_list_push(pool, seg);
+  pool->n_large++;
+  pool->large_bytes += s->large_size;
+  pool->active += s->large_size;
+  if (pool->active > pool->peak_active) pool->peak_active = pool->active;
+  pthread_mutex_unlock(&pool->lock);
+  if (zero && dirty) memset(s->start, 0, size);
+  return s->start;
+}
+
+void hk__large_free(hk__seg_t *seg, const void *p, const char *call) {
+  hk__pool_t *pool = seg->pool;
+  hk__slab_t *s = &seg->slabs[0];
+  pthread_mutex_lock(&pool->lock);
+  if (s->state != HK_SLAB_LARGE || (const uint8_t *)p != s->start) {
+    const char *what = s->state == HK_SLAB_CACHED ? "double free" : "invalid pointer";
+    pthread_mutex_unlock(&pool->lock);
+    hk__fatal_invalid(call, p, what);
+  }
+  large_list_remove(pool, seg);
+  pool->n_large--;
+  pool->large_bytes -= s->large_size;
+  pool->active -= s->large_size;
+  const hk__policy_t *pol = &pool->policy;
+  if (pool->cache_n < pol->region_cache_slots && pool->cache_n < HK_REGION_CACHE_MAX &&
+      pool->cache_bytes + seg->map_size <= pol->region_cache_max_bytes) {
+    s->state = HK_SLAB_CACHED;
+    pool->cache[pool->cache_n].seg = seg;
+    pool->cache[pool->cache_n].size = seg->map_size;
+    pool->cache_n++;
+    pool->cache_bytes += seg->map_size;
+  } else {
+    pool->committed -= seg->map_size;
+    hk__pool_unmap_seg(pool, seg);
+  }
+  pthread_mutex_unlock(&pool->lock);
+}
+
+size_t hk__large_usable(const hk__seg_t *seg) { return seg->slabs[0].large_size; }
+void *hk__large_block(const hk__seg_t *seg) { return seg->slabs[0].start; }

@@ -1,0 +1,382 @@
+/* A heap's SuperSlab pool: maps SuperSlabs, formats slabs for size classes,
+ * keeps FREE slabs, unowned PARTIAL slabs and retained empty SuperSlabs, and
+ * applies the retention/decommit/budget policy. Every function that touches
+ * pool lists runs under pool->lock; fronts call in only on slow paths. */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* ---- intrusive lists ------------------------------------------------------- */
+static void seg_push(hk__seg_t **head, hk__seg_t *s) {
+  s->prev = NULL;
+  s->next = *head;
+  if (*head) (*head)->prev = s;
+  *head = s;
+}
+static void seg_remove(hk__seg_t **head, hk__seg_t *s) {
+  if (s->prev) s->prev->next = s->next; else *head = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+}
+static void slab_push(hk__slab_t **head, hk__slab_t *s) {
+  s->prev = NULL;
+  s->next = *head;
+  if (*head) (*head)->prev = s;
+  *head = s;
+}
+static void slab_remove(hk__slab_t **head, hk__slab_t *s) {
+  if (s->prev) s->prev->next = s->next; else *head = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+}
+
+static hk__seg_t *seg_of_slab(const hk__slab_t *slab) {
+  return (hk__seg_t *)((uintptr_t)slab & ~(uintptr_t)HK_SEG_MASK);
+}
+static unsigned kind_of_class(unsigned cls) {
+  return hk__class_size[cls] <= HK_SMALL_BLOCK_MAX ? HK_KIND_SMALL : HK_KIND_MID;
+}
+static size_t slab_bytes(const hk__slab_t *s) { return (size_t)s->capacity * s->block_size; }
+
+/* The page-aligned part of a slab's region: what a per-slab decommit covers. */
+static uint8_t *slab_pages(const hk__slab_t *s, size_t *len) {
+  hk__seg_t *seg = seg_of_slab(s);
+  unsigned idx = (unsigned)(s - seg->slabs);
+  uint8_t *end = (uint8_t *)seg + ((size_t)(idx + 1) << seg->slab_shift);
+  uint8_t *lo = (uint8_t *)(((uintptr_t)s->start + HK_PAGE - 1) & ~(uintptr_t)(HK_PAGE - 1));
+  *len = (size_t)(end - lo);
+  return lo;
+}
+
+/* ---- init / destroy ----------------------------------------------------------- */
+void hk__pool_init(hk__pool_t *pool, const hk__policy_t *policy, const hk_os_hooks_t *hooks,
+                   void *owner_heap) {
+  pthread_mutex_init(&pool->lock, NULL);
+  hk__os_init(&pool->os, hooks);
+  pool->policy = *policy;
+  pool->owner_heap = owner_heap;
+}
+
+void hk__pool_unmap_seg(hk__pool_t *pool, hk__seg_t *seg) {
+  size_t size = seg->map_size;
+  hk__segmap_set(seg, false);
+  if (hk__os_unmap(&pool->os, seg, size)) {
+    pool->mapped -= size;
+  }
+}
+
+void hk__pool_destroy(hk__pool_t *pool) {
+  pthread_mutex_lock(&pool->lock);
+  hk__seg_t *lists[3] = {pool->segs, pool->empty_segs, pool->large};
+  for (int i = 0; i < 3; i++) {
+    for (hk__seg_t *s = lists[i], *n; s != NULL; s = n) {
+      n = s->next;
+      hk__pool_unmap_seg(pool, s);
+    }
+  }
+  pool->segs = pool->empty_segs = pool->large = NULL;
+  hk__region_cache_release(pool, 0, 0);
+  pthread_mutex_unlock(&pool->lock);
+  pthread_mutex_destroy(&pool->lock);
+}
+
+/* ---- SuperSlab creation and formatting ------------------------------------------ */
+static bool budget_allows(hk__pool_t *pool, size_t more) {
+  size_t max = pool->policy.max_bytes;
+  if (max == 0 || pool->mapped + more <= max) return true;
+  /* Make room from what is only cached before refusing. */
+  hk__region_cache_release(pool, 0, 0);
+  while (pool->empty_segs != NULL && pool->mapped + more > max) {
+    hk__seg_t *s = pool->empty_segs;
+    seg_remove(&pool->empty_segs, s);
+    pool->n_empty--;
+    if (s->decommitted) pool->n_decommitted--; else pool->committed -= s->map_size;
+    pool->n_segs--;
+    hk__pool_unmap_seg(pool, s);
+  }
+  return pool->mapped + more <= max;
+}
+
+/* Maps a 2 MiB-aligned region for a SuperSlab or large block, registered in
+ * the segment map and accounted. Lock held. */
+hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size);
+hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size) {
+  if (!budget_allows(pool, size)) { errno = ENOMEM; return NULL; }
+  hk__seg_t *seg = hk__os_map_aligned(&pool->os, size, HK_SEG_SIZE);
+  if (seg == NULL) { errno = ENOMEM; return NULL; }
+  if (((uintptr_t)seg >> HK_SEG_SHIFT) >= HK_SEGMAP_SIZE) { /* beyond the map */
+    hk__os_unmap(&pool->os, seg, size);
+    errno = ENOMEM;
+    return NULL;
+  }
+  seg->magic = HK_SEG_MAGIC;
+  seg->pool = pool;
+  seg->map_size = size;
+  pool->mapped += size;
+  if (pool->mapped > pool->peak_mapped) pool->peak_mapped = pool->mapped;
+  hk__segmap_set(seg, true);
+  return seg;
+}
+
+/* (Re)lays out an all-FREE segment for a kind. */
+static void seg_layout(hk__seg_t *seg, unsigned kind) {
+  unsigned shift = kind == HK_KIND_SMALL ? HK_SMALL_SLAB_SHIFT : HK_MID_SLAB_SHIFT;
+  seg->kind = (uint8_t)kind;
+  seg->slab_shift = (uint8_t)shift;
+  seg->nslabs = (uint16_t)(HK_SEG_SIZE >> shift);
+  seg->used_slabs = 0;
+  for (unsigned i = 0; i < seg->nslabs; i++) {
+    hk__slab_t *s = &seg->slabs[i];
+    memset(s, 0, sizeof *s);
+    s->start = (uint8_t *)seg + (i == 0 ? HK_SEG_HEADER_SIZE : (size_t)i << shift);
+    s->end = s->start; /* no blocks until formatted */
+    s->state = HK_SLAB_FREE;
+    s->dirty = 1;
+  }
+}
+
+static void seg_slabs_to_free_list(hk__pool_t *pool, hk__seg_t *seg) {
+  for (unsigned i = seg->nslabs; i-- > 0;) slab_push(&pool->free_slabs[seg->kind], &seg->slabs[i]);
+}
+
+static hk__seg_t *seg_new(hk__pool_t *pool, unsigned kind) {
+  hk__seg_t *seg = hk__pool_map_seg(pool, HK_SEG_SIZE);
+  if (seg == NULL) return NULL;
+  seg_layout(seg, kind);
+  pool->n_segs++;
+  pool->committed += HK_SEG_SIZE;
+  return seg;
+}
+
+static void slab_format(hk__slab_t *s, unsigned cls) {
+  hk__seg_t *seg = seg_of_slab(s);
+  unsigned idx = (unsigned)(s - seg->slabs);
+  uint8_t *region_end = (uint8_t *)seg + ((size_t)(idx + 1) << seg->slab_shift);
+  uint32_t bsize = hk__class_size[cls];
+  s->cls = (uint16_t)cls;
+  s->block_size = bsize;
+  s->capacity = (uint32_t)((size_t)(region_end - s->start) / bsize);
+  s->bump = s->start;
+  s->end = s->start + (size_t)s->capacity * bsize;
+  s->free = s->local_free = NULL;
+  s->used = 0;
+  atomic_store_explicit(&s->xfree, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->xpending, 0, memory_order_relaxed);
+  atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
+  s->dirty = 1;
+}
+
+/* ---- the empty-segment policy ----------------------------------------------------- */
+static void seg_became_empty(hk__pool_t *pool, hk__seg_t *seg) {
+  for (unsigned i = 0; i < seg->nslabs; i++) slab_remove(&pool->free_slabs[seg->kind], &seg->slabs[i]);
+  seg_remove(&pool->segs, seg);
+  seg_push(&pool->empty_segs, seg);
+  pool->n_empty++;
+  seg->empty_since_ms = hk__os_now_ms();
+}
+
+static void enforce_policy(hk__pool_t *pool) {
+  const hk__policy_t *pol = &pool->policy;
+  /* Retention: the most recently emptied segments stay (list head). */
+  while (pool->n_empty > pol->retain_superslabs) {
+    hk__seg_t *last = pool->empty_segs;
+    while (last->next) last = last->next;
+    seg_remove(&pool->empty_segs, last);
+    pool->n_empty--;
+    if (last->decommitted) pool->n_decommitted--; else pool->committed -= last->map_size;
+    pool->n_segs--;
+    hk__pool_unmap_seg(pool, last);
+  }
+  if (pol->decommit == HK_DECOMMIT_OFF || pool->n_empty == pool->n_decommitted) return;
+  uint64_t now = pol->decommit_delay_ms ? hk__os_now_ms() : 0;
+  for (hk__seg_t *s = pool->empty_segs; s != NULL; s = s->next) {
+    if (s->decommitted) continue;
+    if (pol->decommit_delay_ms && now - s->empty_since_ms < pol->decommit_delay_ms) continue;
+    if (hk__os_decommit(&pool->os, (uint8_t *)s + HK_SEG_HEADER_SIZE,
+                        s->map_size - HK_SEG_HEADER_SIZE, pol->decommit)) {
+      s->decommitted = 1;
+      pool->n_decommitted++;
+      pool->committed -= s->map_size - HK_SEG_HEADER_SIZE;
+      for (unsigned i = 0; i < s->nslabs; i++) s->slabs[i].dirty = 0;
+    }
+  }
+}
+
+static hk__seg_t *take_empty_seg(hk__pool_t *pool, unsigned kind) {
+  hk__seg_t *seg = pool->empty_segs;
+  if (seg == NULL) return NULL;
+  seg_remove(&pool->empty_segs, seg);
+  pool->n_empty--;
+  if (seg->decommitted) {
+    seg->decommitted = 0;
+    pool->n_decommitted--;
+    pool->committed += seg->map_size - HK_SEG_HEADER_SIZE;
+    for (unsigned i = 0; i < seg->nslabs; i++) seg->slabs[i].dirty = 1;
+  }
+  if (seg->kind != kind) seg_layout(seg, kind);
+  return seg;
+}
+
+/* ---- acquire / give back ------------------------------------------------------------ */
+hk__slab_t *hk__pool_acquire(hk__pool_t *pool, unsigned cls) {
+  pthread_mutex_lock(&pool->lock);
+  hk__slab_t *s = pool->partial[cls];
+  if (s != NULL) {
+    slab_remove(&pool->partial[cls], s);
+    s->state = HK_SLAB_OWNED;
+    pthread_mutex_unlock(&pool->lock);
+    return s;
+  }
+  unsigned kind = kind_of_class(cls);
+  if (pool->free_slabs[kind] == NULL) {
+    hk__seg_t *seg = take_empty_seg(pool, kind);
+    if (seg == NULL) seg = seg_new(pool, kind);
+    if (seg == NULL) {
+      pthread_mutex_unlock(&pool->lock);
+      return NULL;
+    }
+    seg_push(&pool->segs, seg);
+    seg_slabs_to_free_list(pool, seg);
+  }
+  s = pool->free_slabs[kind];
+  slab_remove(&pool->free_slabs[kind], s);
+  seg_of_slab(s)->used_slabs++;
+  if (!s->dirty) { /* decommitted alone by a trim: it commits again as it is touched */
+    size_t len;
+    slab_pages(s, &len);
+    pool->committed += len;
+  }
+  slab_format(s, cls);
+  s->state = HK_SLAB_OWNED;
+  pool->active += slab_bytes(s);
+  if (pool->active > pool->peak_active) pool->peak_active = pool->active;
+  if (pool->n_empty > 0) enforce_policy(pool); /* delayed decommits come due here */
+  pthread_mutex_unlock(&pool->lock);
+  return s;
+}
+
+void hk__pool_give_back_locked(hk__pool_t *pool, hk__slab_t *s) {
+  if (s->used != 0) {
+    s->state = HK_SLAB_PARTIAL;
+    slab_push(&pool->partial[s->cls], s);
+    return;
+  }
+  hk__seg_t *seg = seg_of_slab(s);
+  pool->active -= slab_bytes(s);
+  s->state = HK_SLAB_FREE;
+  s->free = s->local_free = NULL;
+  s->end = s->start;
+  slab_push(&pool->free_slabs[seg->kind], s);
+  if (--seg->used_slabs == 0) {
+    seg_became_empty(pool, seg);
+    enforce_policy(pool);
+  }
+}
+
+void hk__pool_give_back(hk__pool_t *pool, hk__slab_t *s) {
+  pthread_mutex_lock(&pool->lock);
+  hk__pool_give_back_locked(pool, s);
+  pthread_mutex_unlock(&pool->lock);
+}
+
+/* ---- prewarm and trim ------------------------------------------------------------------ */
+bool hk__pool_prewarm(hk__pool_t *pool) {
+  size_t n = (pool->policy.prewarm_bytes + HK_SEG_SIZE - 1) / HK_SEG_SIZE;
+  bool ok = true;
+  pthread_mutex_lock(&pool->lock);
+  for (size_t i = 0; i < n; i++) {
+    hk__seg_t *seg = seg_new(pool, HK_KIND_SMALL);
+    if (seg == NULL) { ok = false; break; }
+    if (pool->policy.prewarm_touch) {
+      for (size_t off = HK_SEG_HEADER_SIZE; off < HK_SEG_SIZE; off += HK_PAGE)
+        ((volatile uint8_t *)seg)[off] = 0;
+    }
+    seg_push(&pool->empty_segs, seg);
+    pool->n_empty++;
+    seg->empty_since_ms = hk__os_now_ms();
+  }
+  pthread_mutex_unlock(&pool->lock);
+  return ok;
+}
+
+size_t hk__pool_trim(hk__pool_t *pool) {
+  size_t released = 0;
+  hk_decommit_t how = pool->policy.decommit == HK_DECOMMIT_OFF ? HK_DECOMMIT_DONTNEED
+                                                                : pool->policy.decommit;
+  pthread_mutex_lock(&pool->lock);
+  /* Unowned partial slabs may have been emptied by remote frees. */
+  for (unsigned c = 0; c < HK_NUM_CLASSES; c++) {
+    for (hk__slab_t *s = pool->partial[c], *n; s != NULL; s = n) {
+      n = s->next;
+      hk__slab_drain_xfree(s);
+      if (s->used == 0) {
+        slab_remove(&pool->partial[c], s);
+        hk__pool_give_back_locked(pool, s);
+      }
+    }
+  }
+  for (hk__seg_t *s = pool->empty_segs, *n; s != NULL; s = n) {
+    n = s->next;
+    seg_remove(&pool->empty_segs, s);
+    pool->n_empty--;
+    if (s->decommitted) pool->n_decommitted--; else pool->committed -= s->map_size;
+    pool->n_segs--;
+    released += s->map_size;
+    hk__pool_unmap_seg(pool, s);
+  }
+  /* FREE slabs inside segments still in use: decommit what was touched. */
+  for (hk__seg_t *seg = pool->segs; seg != NULL; seg = seg->next) {
+    for (unsigned i = 0; i < seg->nslabs; i++) {
+      hk__slab_t *s = &seg->slabs[i];
+      if (s->state != HK_SLAB_FREE || !s->dirty) continue;
+      size_t len;
+      uint8_t *lo = slab_pages(s, &len);
+      if (hk__os_decommit(&pool->os, lo, len, how)) {
+        s->dirty = 0;
+        pool->committed -= len;
+        released += len;
+      }
+    }
+  }
+  released += pool->cache_bytes;
+  hk__region_cache_release(pool, 0, 0);
+  pthread_mutex_unlock(&pool->lock);
+  return released;
+}
+
+/* ---- slab block lists (owner, or pool lock for unowned slabs) ------------------------ */
+bool hk__slab_carve(hk__slab_t *s) {
+  if (s->bump >= s->end) return false;
+  uint32_t bsize = s->block_size;
+  size_t n = HK_CARVE_BYTES / bsize;
+  if (n == 0) n = 1;
+  size_t left = (size_t)(s->end - s->bump) / bsize;
+  if (n > left) n = left;
+  uint8_t *p = s->bump;
+  hk__block_t *head = s->free;
+  /* Link back to front so the list hands out ascending addresses. */
+  for (size_t i = n; i-- > 0;) {
+    hk__block_t *b = (hk__block_t *)(p + i * bsize);
+    b->next = head;
+    head = b;
+  }
+  s->free = head;
+  s->bump = p + n * bsize;
+  return true;
+}
+
+uint32_t hk__slab_drain_xfree(hk__slab_t *s) {
+  if (atomic_load_explicit(&s->xfree, memory_order_relaxed) == 0) return 0;
+  uintptr_t list = atomic_exchange_explicit(&s->xfree, 0, memory_order_acquire);
+  hk__block_t *b = (hk__block_t *)(list & ~HK_XFREE_DETACHED);
+  if (b == NULL) return 0;
+  uint32_t n = 1;
+  hk__block_t *tail = b;
+  while (tail->next != NULL) { tail = tail->next; n++; }
+  tail->next = s->free;
+  s->free = b;
+  s->used -= n;
+  atomic_fetch_sub_explicit(&s->xpending, n, memory_order_relaxed);
+  return n;
+}

@@ -1,0 +1,172 @@
+/* Per-thread fronts: the slow half of malloc and the life cycle of owned
+ * slabs. The fast half (pop from cur[cls]->free, push to local_free) is in
+ * tiny/front_inline.h. A front's queue for class c is a doubly linked list
+ * of slabs its thread owns, head at cur[c]; an empty queue is the shared
+ * const hk__slab_empty (free == NULL), so the fast path never tests for
+ * "no slab". */
+#include "internal.h"
+
+#include <errno.h>
+
+#include "tiny/front_inline.h"
+
+const hk__slab_t hk__slab_empty;
+
+#define EMPTY ((hk__slab_t *)&hk__slab_empty)
+hk__thread_t hk__thread_empty = {
+    .main = {.cur = {[0 ... HK_NUM_CLASSES - 1] = EMPTY}, .thread = &hk__thread_empty}};
+__thread hk__thread_t *hk__tls __attribute__((tls_model("initial-exec"))) = &hk__thread_empty;
+
+void hk__front_init(hk__front_t *f, struct hk_heap_s *heap, hk__thread_t *t) {
+  for (unsigned c = 0; c < HK_NUM_CLASSES; c++) f->cur[c] = EMPTY;
+  f->heap = heap;
+  f->thread = t;
+}
+
+/* ---- queue ------------------------------------------------------------------ */
+static void q_push_head(hk__front_t *f, hk__slab_t *s) {
+  hk__slab_t *head = f->cur[s->cls];
+  s->prev = NULL;
+  s->next = head == EMPTY ? NULL : head;
+  if (s->next) s->next->prev = s;
+  f->cur[s->cls] = s;
+}
+static void q_remove(hk__front_t *f, hk__slab_t *s) {
+  if (s->prev) s->prev->next = s->next;
+  else f->cur[s->cls] = s->next ? s->next : EMPTY;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+}
+
+static void own(hk__front_t *f, hk__slab_t *s) {
+  s->front = f;
+  s->state = HK_SLAB_OWNED;
+  atomic_store_explicit(&s->owner, (uintptr_t)f->thread, memory_order_relaxed);
+}
+
+static void drain_counted(hk__front_t *f, hk__slab_t *s) {
+  uint32_t n = hk__slab_drain_xfree(s);
+  if (n) atomic_fetch_add_explicit(&f->heap->pool.remote_frees, n, memory_order_relaxed);
+}
+
+/* Refill s->free from what the slab has: own frees, remote frees, fresh blocks. */
+static bool refill(hk__front_t *f, hk__slab_t *s) {
+  if (s->free != NULL) return true;
+  if (s->local_free != NULL) {
+    s->free = s->local_free;
+    s->local_free = NULL;
+    return true;
+  }
+  drain_counted(f, s);
+  if (s->free != NULL) return true;
+  return hk__slab_carve(s);
+}
+
+/* A full slab leaves the queue and belongs to nobody until a block of it is
+ * freed; that free's CAS clears DETACHED and makes the freer adopt it.
+ * Returns false if a remote free raced in: the slab stays ours. */
+static bool detach(hk__front_t *f, hk__slab_t *s) {
+  s->front = NULL;
+  s->state = HK_SLAB_DETACHED;
+  atomic_store_explicit(&s->owner, 0, memory_order_release);
+  uintptr_t expect = 0;
+  if (atomic_compare_exchange_strong_explicit(&s->xfree, &expect, HK_XFREE_DETACHED,
+                                              memory_order_acq_rel, memory_order_relaxed))
+    return true;
+  own(f, s);
+  return false;
+}
+
+hk_noinline void *hk__front_alloc_slow(hk__front_t *f, unsigned cls) {
+  if (hk_unlikely(!f->thread->live)) {
+    /* First allocation of this thread: it still runs on hk__thread_empty. */
+    hk__thread_t *t = hk__thread_init();
+    if (t == NULL) { errno = ENOMEM; return NULL; }
+    return hk__front_alloc(&t->main, cls);
+  }
+  for (;;) {
+    hk__slab_t *s = f->cur[cls];
+    while (s != EMPTY) {
+      hk__slab_t *next = s->next;
+      if (refill(f, s)) {
+        if (f->cur[cls] != s) { q_remove(f, s); q_push_head(f, s); }
+#ifdef HK_CHECKED
+        hk__check_slab(s);
+#endif
+        return hk__front_alloc(f, cls);
+      }
+      q_remove(f, s);
+      if (!detach(f, s)) { q_push_head(f, s); continue; }
+      s = next ? next : f->cur[cls];
+      if (s == EMPTY) break;
+    }
+    s = hk__pool_acquire(&f->heap->pool, cls);
+    if (s == NULL) return NULL; /* errno set */
+    own(f, s);
+    q_push_head(f, s);
+    /* A PARTIAL slab may turn out full; the loop above then detaches it. */
+  }
+}
+
+/* The owner freed the last block of s. Keep it if it is the class's only
+ * slab (policy), else hand it to the pool, where it can serve any class. */
+hk_noinline void hk__slab_retire(hk__slab_t *s) {
+  hk__front_t *f = s->front;
+  hk__pool_t *pool = &f->heap->pool;
+  if (pool->policy.keep_one_slab && f->cur[s->cls] == s && s->next == NULL) return;
+  q_remove(f, s);
+  s->front = NULL;
+  atomic_store_explicit(&s->owner, 0, memory_order_release);
+  hk__pool_give_back(pool, s);
+}
+
+/* Hand every owned slab back to the pool (thread exit, trim). */
+void hk__front_flush(hk__front_t *f) {
+  if (f->heap == NULL) return;
+  hk__pool_t *pool = &f->heap->pool;
+  pthread_mutex_lock(&pool->lock);
+  for (unsigned c = 0; c < HK_NUM_CLASSES; c++) {
+    while (f->cur[c] != EMPTY) {
+      hk__slab_t *s = f->cur[c];
+      q_remove(f, s);
+      s->front = NULL;
+      atomic_store_explicit(&s->owner, 0, memory_order_release);
+      drain_counted(f, s);
+      if (s->local_free != NULL && s->free == NULL) {
+        s->free = s->local_free;
+        s->local_free = NULL;
+      }
+      hk__pool_give_back_locked(pool, s);
+    }
+  }
+  pthread_mutex_unlock(&pool->lock);
+}
+
+/* The freer cleared DETACHED on s: it is ours to place. Adopt it into this
+ * thread's front for the slab's heap, or park it on the pool's partial list
+ * if this thread has no usable front. */
+void hk__slab_adopt(hk__slab_t *s);
+void hk__slab_adopt(hk__slab_t *s) {
+  hk__seg_t *seg = (hk__seg_t *)((uintptr_t)s & ~(uintptr_t)HK_SEG_MASK);
+  hk__pool_t *pool = seg->pool;
+  struct hk_heap_s *heap = hk__heap_of_pool(pool);
+  hk__thread_t *t = hk__tls;
+  hk__front_t *f = NULL;
+  if (t->live) f = heap == &hk__heap_main ? &t->main : hk__front_lookup(heap);
+  if (f == NULL) {
+    pthread_mutex_lock(&pool->lock);
+    hk__slab_drain_xfree(s);
+    hk__pool_give_back_locked(pool, s);
+    pthread_mutex_unlock(&pool->lock);
+    return;
+  }
+  own(f, s);
+  drain_counted(f, s);
+  if (s->used == 0) {
+    s->front = NULL;
+    atomic_store_explicit(&s->owner, 0, memory_order_release);
+    hk__pool_give_back(pool, s);
+    return;
+  }
+  q_push_head(f, s);
+}

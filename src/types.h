@@ -1,0 +1,217 @@
+/* hakmem internal types.
+ *
+ * Glossary (the nouns, bottom layer first):
+ *   OS context (hk__os_t, src/os): the hooks a pool maps/unmaps/advises with,
+ *     plus counters of those calls. The only code that calls mmap/munmap/madvise.
+ *   Meta (src/os/meta.c): a tiny internal allocator for thread records, fronts
+ *     and heap records. Never returns memory to the OS; never calls malloc.
+ *   SuperSlab (hk__seg_t, src/superslab): a 2 MiB-aligned chunk whose header
+ *     sits at its start, so `p & ~HK_SEG_MASK` finds it from any block. Kinds:
+ *       SMALL: 32 slabs of 64 KiB (block sizes <= 8 KiB),
+ *       MID:   4 slabs of 512 KiB (block sizes 8..64 KiB),
+ *       LARGE: one block > HK_MID_MAX (or over-aligned); the mapping may be
+ *              longer than 2 MiB but the block starts in its first 2 MiB.
+ *   Segment map (hk__segmap): one byte per 2 MiB of address space, nonzero
+ *     where a SuperSlab starts. free() checks it before touching a header, so
+ *     foreign pointers are reported instead of dereferenced.
+ *   Slab (hk__slab_t): one part of a SuperSlab holding blocks of one size
+ *     class. Its metadata lives in the SuperSlab header.
+ *   Block: what the user gets. A free block holds its list link in word 0.
+ *   Pool (hk__pool_t, src/superslab/pool.c): one heap's SuperSlabs, its empty
+ *     slabs, its unowned partly-used slabs, its large blocks and region cache.
+ *     Guarded by pool->lock; only slow paths take it.
+ *   Front (hk__front_t, src/tiny): one thread's cache for one heap: per size
+ *     class, a queue of slabs that thread owns. Only its thread touches it.
+ *   Thread record (hk__thread_t): per thread; embeds the default heap's front
+ *     and lists the fronts of other heaps. Its address is the owner token
+ *     written into slabs it owns.
+ *   Heap (hk_heap_s, src/heap): validated policy + pool + its fronts.
+ *
+ * Ownership protocol of a slab (the invariant everything relies on):
+ *   - owner == token of thread T: only T touches free/local_free/used/queue
+ *     links. Other threads only push onto xfree (lock-free, CAS).
+ *   - owner == 0: the slab is either on a pool list (under pool->lock) or
+ *     "detached" (full, on no list) with HK_XFREE_DETACHED set in xfree. The
+ *     first remote push that clears DETACHED makes the pusher responsible for
+ *     the slab: it adopts it into its own front or puts it on the pool's
+ *     partial list.
+ */
+#ifndef HK_TYPES_H
+#define HK_TYPES_H
+
+#include <hakmem/hakmem.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HK_SEG_SHIFT 21
+#define HK_SEG_SIZE ((size_t)1 << HK_SEG_SHIFT)
+#define HK_SEG_MASK (HK_SEG_SIZE - 1)
+#define HK_SEGMAP_SIZE ((size_t)1 << (47 - HK_SEG_SHIFT)) /* 47-bit user space */
+
+#define HK_SMALL_SLAB_SHIFT 16 /* 64 KiB */
+#define HK_MID_SLAB_SHIFT 19   /* 512 KiB */
+#define HK_SMALL_BLOCK_MAX 8192u
+#define HK_MAX_SLABS (HK_SEG_SIZE >> HK_SMALL_SLAB_SHIFT) /* 32 */
+#define HK_SEG_HEADER_SIZE 8192u /* header + slab table, page aligned */
+#define HK_LARGE_OFFSET 256u     /* block offset in a LARGE segment (align <= 256) */
+#define HK_PAGE 4096u
+#define HK_CARVE_BYTES 4096u     /* blocks carved per refill: about one page */
+
+#define HK_SEG_MAGIC 0x484b5353u /* "HKSS" */
+
+#define HK_XFREE_DETACHED ((uintptr_t)1)
+
+#if defined(__GNUC__)
+#define hk_likely(x) __builtin_expect(!!(x), 1)
+#define hk_unlikely(x) __builtin_expect(!!(x), 0)
+#define hk_noinline __attribute__((noinline))
+#define hk_cold __attribute__((cold))
+#define hk_inline static inline __attribute__((always_inline))
+#else
+#define hk_likely(x) (x)
+#define hk_unlikely(x) (x)
+#define hk_noinline
+#define hk_cold
+#define hk_inline static inline
+#endif
+
+typedef struct hk__block_s {
+  struct hk__block_s *next;
+} hk__block_t;
+
+/* ---- OS layer -------------------------------------------------------------- */
+typedef struct hk__os_s {
+  hk_os_hooks_t hooks;      /* all NULL: real OS */
+  uintptr_t hint;           /* where the next aligned mapping is tried */
+  _Atomic uint64_t n_mmap, n_munmap, n_madvise;
+  _Atomic uint64_t n_mmap_failed, n_munmap_failed, n_madvise_failed;
+} hk__os_t;
+
+/* ---- policy (validated copy of hk_heap_config_t) --------------------------- */
+typedef struct hk__policy_s {
+  char name[32];
+  hk_profile_t profile;
+  size_t prewarm_bytes;
+  bool prewarm_touch;
+  hk_decommit_t decommit;
+  uint32_t decommit_delay_ms;
+  uint32_t retain_superslabs;
+  uint32_t region_cache_slots;
+  size_t region_cache_max_bytes;
+  size_t max_bytes;
+  bool keep_one_slab; /* a front keeps its last empty slab per class (not LEAN) */
+} hk__policy_t;
+
+/* ---- SuperSlabs and slabs ---------------------------------------------------- */
+enum { HK_KIND_SMALL = 0, HK_KIND_MID = 1, HK_KIND_LARGE = 2 };
+enum {
+  HK_SLAB_FREE = 0,    /* on the pool's free list, no class */
+  HK_SLAB_OWNED = 1,   /* in a front's queue */
+  HK_SLAB_PARTIAL = 2, /* on the pool's partial list for its class */
+  HK_SLAB_DETACHED = 3,/* full, on no list, DETACHED bit set */
+  HK_SLAB_LARGE = 4,   /* the block of a LARGE segment, live */
+  HK_SLAB_CACHED = 5   /* a LARGE segment parked in the region cache */
+};
+
+struct hk__front_s;
+struct hk__pool_s;
+
+typedef struct hk__slab_s {
+  /* first line: the fast paths */
+  hk__block_t *free;        /* owner: malloc pops here */
+  hk__block_t *local_free;  /* owner: free pushes here */
+  uint32_t used;            /* owner: blocks out (incl. undrained remote frees) */
+  uint32_t block_size;
+  _Atomic uintptr_t owner;  /* owner token (thread record address) or 0 */
+  _Atomic uintptr_t xfree;  /* remote frees; bit 0 = HK_XFREE_DETACHED */
+  uint8_t *bump;            /* next never-carved block */
+  uint8_t *end;             /* end of the last whole block */
+  uint8_t *start;           /* first block */
+  /* second line: slow paths */
+  struct hk__front_s *front;     /* valid while owned */
+  struct hk__slab_s *next, *prev;/* front queue or pool list */
+  uint32_t capacity;
+  uint16_t cls;
+  uint8_t state;
+  uint8_t dirty;                 /* touched since last decommit */
+  size_t large_size;             /* LARGE: usable bytes of the block */
+  _Atomic uint32_t xpending;     /* blocks in xfree (>= the true count while racing) */
+} __attribute__((aligned(64))) hk__slab_t;
+
+typedef struct hk__seg_s {
+  uint32_t magic;
+  uint8_t kind;
+  uint8_t slab_shift;
+  uint16_t nslabs;
+  uint32_t used_slabs;      /* slabs not FREE (pool lock) */
+  uint8_t decommitted;      /* empty and decommitted */
+  uint8_t listed;           /* 0 none, 1 segs, 2 empty_segs, 3 large */
+  struct hk__pool_s *pool;
+  size_t map_size;          /* bytes mapped from the segment start */
+  struct hk__seg_s *next, *prev;
+  uint64_t empty_since_ms;
+  hk__slab_t slabs[];       /* nslabs entries */
+} hk__seg_t;
+
+_Static_assert(sizeof(hk__slab_t) == 128, "slab metadata is two cache lines");
+_Static_assert(sizeof(hk__seg_t) == 64, "segment header fields fit one line");
+_Static_assert(64 + HK_MAX_SLABS * 128 <= HK_SEG_HEADER_SIZE, "header fits");
+
+/* Region cache entry: a LARGE segment kept mapped for reuse. */
+typedef struct hk__region_s {
+  hk__seg_t *seg;
+  size_t size;
+} hk__region_t;
+
+#define HK_REGION_CACHE_MAX 64
+
+typedef struct hk__pool_s {
+  pthread_mutex_t lock;
+  hk__os_t os;
+  hk__policy_t policy;
+  void *owner_heap;                      /* the hk_heap_t this pool belongs to */
+  hk__seg_t *segs;                       /* SMALL/MID segments with used slabs */
+  hk__seg_t *empty_segs;                 /* retained empty segments */
+  hk__seg_t *large;                      /* live LARGE segments */
+  hk__slab_t *free_slabs[2];             /* FREE slabs of `segs`, by kind */
+  hk__slab_t *partial[HK_NUM_CLASSES];   /* unowned slabs with blocks out */
+  hk__region_t cache[HK_REGION_CACHE_MAX];
+  uint32_t cache_n;
+  size_t cache_bytes;
+  size_t n_segs, n_empty, n_decommitted;
+  size_t mapped, peak_mapped, committed;
+  size_t active, peak_active;            /* carved block bytes + large bytes */
+  size_t large_bytes, n_large;
+  _Atomic uint64_t remote_frees;
+} hk__pool_t;
+
+/* ---- fronts, threads, heaps ------------------------------------------------- */
+typedef struct hk__front_s {
+  hk__slab_t *cur[HK_NUM_CLASSES]; /* queue head per class; &hk__slab_empty if none */
+  struct hk_heap_s *heap;          /* NULL once the heap is destroyed */
+  struct hk__thread_s *thread;
+  struct hk__front_s *tnext;       /* the thread's other fronts */
+  struct hk__front_s *hnext, *hprev; /* the heap's fronts (user heaps) */
+} hk__front_t;
+
+typedef struct hk__thread_s {
+  hk__front_t main;                /* front of the default heap */
+  struct hk_heap_s *_Atomic last_heap; /* one-entry cache for hk_heap_malloc */
+  hk__front_t *last_front;
+  hk__front_t *fronts;             /* fronts of user heaps */
+  int live;                        /* 0 only for hk__thread_empty */
+} hk__thread_t;
+
+struct hk_heap_s {
+  hk__pool_t pool;
+  hk__front_t *fronts;             /* user heaps: fronts of all threads */
+  struct hk_heap_s *next, *prev;   /* process list (atfork, lifetime) */
+  uint32_t magic;
+};
+
+#define HK_HEAP_MAGIC 0x48454150u /* "HEAP" */
+
+#endif /* HK_TYPES_H */
