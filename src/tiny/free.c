@@ -74,6 +74,7 @@ static bool is_listed(hk__slab_t *s, const void *p) {
 
 static void remote_push(hk__slab_t *s, hk__block_t *b) {
   atomic_fetch_add_explicit(&s->xpending, 1, memory_order_relaxed);
+  HK_TRACK_FREE(s, b);
   uintptr_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
   do {
     b->next = (hk__block_t *)(old & ~HK_XFREE_DETACHED);
@@ -112,6 +113,7 @@ hk_noinline void hk__free_slow(void *p, const char *call) {
   if (atomic_load_explicit(&s->owner, memory_order_relaxed) == me) {
     b->next = s->local_free;
     s->local_free = b;
+    HK_TRACK_FREE(s, b);
     if (--s->used == 0) hk__slab_retire(s);
     return;
   }

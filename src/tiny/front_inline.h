@@ -16,6 +16,27 @@ void hk__check_slab(hk__slab_t *s);
 
 void hk__slab_adopt(hk__slab_t *s);
 
+/* Optional annotations so users can find their own bugs with hakmem linked
+ * in: a free block is inaccessible except its link word. */
+#if defined(HK_ASAN)
+#include <sanitizer/asan_interface.h>
+#define HK_TRACK_ALLOC(s, b) ASAN_UNPOISON_MEMORY_REGION((b), (s)->block_size)
+#define HK_TRACK_FREE(s, b)                                                   \
+  ASAN_POISON_MEMORY_REGION((uint8_t *)(b) + sizeof(hk__block_t),            \
+                            (s)->block_size - sizeof(hk__block_t))
+#elif defined(HK_VALGRIND)
+#include <valgrind/memcheck.h>
+#define HK_TRACK_ALLOC(s, b) VALGRIND_MALLOCLIKE_BLOCK((b), (s)->block_size, 0, 0)
+#define HK_TRACK_FREE(s, b)                                                   \
+  do {                                                                        \
+    VALGRIND_FREELIKE_BLOCK((b), 0);                                          \
+    VALGRIND_MAKE_MEM_DEFINED((b), sizeof(hk__block_t));                      \
+  } while (0)
+#else
+#define HK_TRACK_ALLOC(s, b) ((void)0)
+#define HK_TRACK_FREE(s, b) ((void)0)
+#endif
+
 /* Pop a block of class cls from the front's current slab. */
 hk_inline void *hk__front_alloc(hk__front_t *f, unsigned cls) {
   hk__slab_t *s = f->cur[cls];
@@ -24,6 +45,7 @@ hk_inline void *hk__front_alloc(hk__front_t *f, unsigned cls) {
   s->free = b->next;
   s->used++;
   HK_CHECK_ALLOC(s, b);
+  HK_TRACK_ALLOC(s, b);
   return b;
 }
 
@@ -41,6 +63,7 @@ hk_inline void hk__free_fast(void *p, const char *call) {
       hk__block_t *b = (hk__block_t *)p;
       b->next = s->local_free;
       s->local_free = b;
+      HK_TRACK_FREE(s, b);
       if (hk_unlikely(--s->used == 0)) hk__slab_retire(s);
       return;
     }
