@@ -107,11 +107,12 @@ typedef struct hk__policy_s {
 
 /* ---- SuperSlabs and slabs ---------------------------------------------------- */
 enum { HK_KIND_SMALL = 0, HK_KIND_MID = 1, HK_KIND_LARGE = 2 };
+/* slab->state changes only under the pool lock, so the pool may read it
+ * while owners run. Owned vs detached is told by owner/xfree, not here. */
 enum {
   HK_SLAB_FREE = 0,    /* on the pool's free list, no class */
-  HK_SLAB_OWNED = 1,   /* in a front's queue */
+  HK_SLAB_OWNED = 1,   /* taken by a front: owned, or detached (full) */
   HK_SLAB_PARTIAL = 2, /* on the pool's partial list for its class */
-  HK_SLAB_DETACHED = 3,/* full, on no list, DETACHED bit set */
   HK_SLAB_LARGE = 4,   /* the block of a LARGE segment, live */
   HK_SLAB_CACHED = 5   /* a LARGE segment parked in the region cache */
 };

@@ -40,7 +40,6 @@ static void q_remove(hk__front_t *f, hk__slab_t *s) {
 
 static void own(hk__front_t *f, hk__slab_t *s) {
   s->front = f;
-  s->state = HK_SLAB_OWNED;
   atomic_store_explicit(&s->owner, (uintptr_t)f->thread, memory_order_relaxed);
 }
 
@@ -67,7 +66,6 @@ static bool refill(hk__front_t *f, hk__slab_t *s) {
  * Returns false if a remote free raced in: the slab stays ours. */
 static bool detach(hk__front_t *f, hk__slab_t *s) {
   s->front = NULL;
-  s->state = HK_SLAB_DETACHED;
   atomic_store_explicit(&s->owner, 0, memory_order_release);
   uintptr_t expect = 0;
   if (atomic_compare_exchange_strong_explicit(&s->xfree, &expect, HK_XFREE_DETACHED,
