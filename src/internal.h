@@ -28,7 +28,7 @@ void hk__meta_unlock_all(void);
 
 /* ---- superslab/segmap.c -------------------------------------------------------- */
 extern _Atomic uint8_t hk__segmap[HK_SEGMAP_SIZE];
-void hk__segmap_set(const void *seg, bool on);
+void hk__segmap_set(const void *seg, unsigned slab_shift); /* 0: unregister */
 
 /* Segment of a pointer if the segment map knows it, else NULL. */
 hk_inline hk__seg_t *hk__seg_of(const void *p) {
@@ -67,8 +67,10 @@ size_t hk__large_usable(const hk__seg_t *seg);
 void *hk__large_block(const hk__seg_t *seg);
 void hk__region_cache_release(hk__pool_t *pool, size_t keep_n, size_t keep_bytes); /* lock held */
 void hk__pool_unmap_seg(hk__pool_t *pool, hk__seg_t *seg); /* lock held; pool.c */
+void hk__seg_commit(hk__pool_t *pool, hk__seg_t *seg, ptrdiff_t delta); /* lock held */
 
 /* ---- tiny/size_class.c ----------------------------------------------------------- */
+#define HK_NUM_SMALL_CLASSES 32 /* classes of sizes <= HK_SMALL_MAX */
 extern const uint8_t hk__small_class[HK_SMALL_MAX / 16 + 1];
 extern const uint32_t hk__class_size[HK_NUM_CLASSES];
 
@@ -91,6 +93,7 @@ extern hk__thread_t hk__thread_empty;
 extern __thread hk__thread_t *hk__tls __attribute__((tls_model("initial-exec")));
 
 void hk__front_init(hk__front_t *f, struct hk_heap_s *heap, hk__thread_t *t);
+void hk__front_reset(hk__front_t *f);       /* every queue empty (no slab touched) */
 void *hk__front_alloc_slow(hk__front_t *f, unsigned cls);
 void hk__slab_retire(hk__slab_t *slab);
 void hk__front_flush(hk__front_t *f);       /* give every owned slab back */

@@ -28,7 +28,7 @@
  *   Heap (hk_heap_s, src/heap): validated policy + pool + its fronts.
  *
  * Ownership protocol of a slab (the invariant everything relies on):
- *   - owner == token of thread T: only T touches free/local_free/used/queue
+ *   - owner == token of thread T: only T touches free/used/queue
  *     links. Other threads only push onto xfree (lock-free, CAS).
  *   - owner == 0: the slab is either on a pool list (under pool->lock) or
  *     "detached" (full, on no list) with HK_XFREE_DETACHED set in xfree. The
@@ -122,8 +122,8 @@ struct hk__pool_s;
 
 typedef struct hk__slab_s {
   /* first line: the fast paths */
-  hk__block_t *free;        /* owner: malloc pops here */
-  hk__block_t *local_free;  /* owner: free pushes here */
+  hk__block_t *free;        /* owner: malloc pops, free pushes (LIFO: hot blocks first) */
+  void *spare_;             /* keeps the hot fields' offsets; unused */
   uint32_t used;            /* owner: blocks out (incl. undrained remote frees) */
   uint32_t block_size;
   _Atomic uintptr_t owner;  /* owner token (thread record address) or 0 */
@@ -154,6 +154,7 @@ typedef struct hk__seg_s {
   size_t map_size;          /* bytes mapped from the segment start */
   struct hk__seg_s *next, *prev;
   uint64_t empty_since_ms;
+  size_t committed;         /* bytes of this segment counted in pool->committed */
   hk__slab_t slabs[];       /* nslabs entries */
 } hk__seg_t;
 
@@ -190,7 +191,11 @@ typedef struct hk__pool_s {
 } hk__pool_t;
 
 /* ---- fronts, threads, heaps ------------------------------------------------- */
+#define HK_GRANULES (HK_SMALL_MAX / 16 + 1)
 typedef struct hk__front_s {
+  /* direct[(size + 15) / 16] == cur[class of size] for size <= HK_SMALL_MAX:
+   * malloc of a small size needs no class lookup (kept in step by set_head). */
+  hk__slab_t *direct[HK_GRANULES];
   hk__slab_t *cur[HK_NUM_CLASSES]; /* queue head per class; &hk__slab_empty if none */
   struct hk_heap_s *heap;          /* NULL once the heap is destroyed */
   struct hk__thread_s *thread;

@@ -19,11 +19,9 @@ hk_inline hk__front_t *hk__front_of(hk_heap_t *heap) {
 }
 
 hk_inline void *hk__malloc_in(hk__front_t *f, hk_heap_t *heap, size_t size) {
-  unsigned cls;
-  if (hk_likely(size <= HK_SMALL_MAX)) cls = hk__small_class[(size + 15) >> 4];
-  else if (size <= HK_MID_MAX) cls = hk__mid_class(size);
-  else return hk__alloc_large(heap, size, 0, false);
-  return hk__front_alloc(f, cls);
+  if (hk_likely(size <= HK_SMALL_MAX)) return hk__front_alloc_small(f, size);
+  if (size <= HK_MID_MAX) return hk__front_alloc(f, hk__mid_class(size));
+  return hk__alloc_large(heap, size, 0, false);
 }
 
 /* hk_malloc: the default heap's front is embedded in the thread record. */

@@ -49,7 +49,7 @@ void hk_heap_destroy(hk_heap_t *heap) {
   /* Fronts of other threads become dead: they must never touch the slabs
    * about to be unmapped. Their records are freed by their threads. */
   for (hk__front_t *f = heap->fronts; f != NULL; f = f->hnext) {
-    for (unsigned c = 0; c < HK_NUM_CLASSES; c++) f->cur[c] = (hk__slab_t *)&hk__slab_empty;
+    hk__front_reset(f);
     f->heap = NULL;
     hk_heap_t *expect = heap;
     atomic_compare_exchange_strong_explicit(&f->thread->last_heap, &expect, NULL,

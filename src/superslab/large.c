@@ -41,7 +41,6 @@ void hk__region_cache_release(hk__pool_t *pool, size_t keep_n, size_t keep_bytes
   while (pool->cache_n > keep_n || (pool->cache_n > 0 && pool->cache_bytes > keep_bytes)) {
     hk__region_t r = pool->cache[--pool->cache_n];
     pool->cache_bytes -= r.size;
-    pool->committed -= r.size;
     hk__pool_unmap_seg(pool, r.seg);
   }
 }
@@ -63,7 +62,8 @@ void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
     seg->kind = HK_KIND_LARGE;
     seg->slab_shift = HK_SEG_SHIFT; /* every block pointer maps to slabs[0] */
     seg->nslabs = 1;
-    pool->committed += seg->map_size;
+    hk__seg_commit(pool, seg, (ptrdiff_t)seg->map_size);
+    hk__segmap_set(seg, HK_SEG_SHIFT);
   }
   hk__slab_t *s = &seg->slabs[0];
   s->state = HK_SLAB_LARGE;
@@ -104,7 +104,6 @@ void hk__large_free(hk__seg_t *seg, const void *p, const char *call) {
     pool->cache_n++;
     pool->cache_bytes += seg->map_size;
   } else {
-    pool->committed -= seg->map_size;
     hk__pool_unmap_seg(pool, seg);
   }
   pthread_mutex_unlock(&pool->lock);

@@ -58,9 +58,16 @@ void hk__pool_init(hk__pool_t *pool, const hk__policy_t *policy, const hk_os_hoo
   pool->owner_heap = owner_heap;
 }
 
+/* Committed-bytes bookkeeping goes through here only (delta may be < 0). */
+void hk__seg_commit(hk__pool_t *pool, hk__seg_t *seg, ptrdiff_t delta) {
+  seg->committed = (size_t)((ptrdiff_t)seg->committed + delta);
+  pool->committed = (size_t)((ptrdiff_t)pool->committed + delta);
+}
+
 void hk__pool_unmap_seg(hk__pool_t *pool, hk__seg_t *seg) {
   size_t size = seg->map_size;
-  hk__segmap_set(seg, false);
+  hk__segmap_set(seg, 0);
+  hk__seg_commit(pool, seg, -(ptrdiff_t)seg->committed);
   if (hk__os_unmap(&pool->os, seg, size)) {
     pool->mapped -= size;
   }
@@ -91,7 +98,7 @@ static bool budget_allows(hk__pool_t *pool, size_t more) {
     hk__seg_t *s = pool->empty_segs;
     seg_remove(&pool->empty_segs, s);
     pool->n_empty--;
-    if (s->decommitted) pool->n_decommitted--; else pool->committed -= s->map_size;
+    if (s->decommitted) pool->n_decommitted--;
     pool->n_segs--;
     hk__pool_unmap_seg(pool, s);
   }
@@ -115,8 +122,7 @@ hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size) {
   seg->map_size = size;
   pool->mapped += size;
   if (pool->mapped > pool->peak_mapped) pool->peak_mapped = pool->mapped;
-  hk__segmap_set(seg, true);
-  return seg;
+  return seg; /* registered in the segment map once its header is laid out */
 }
 
 /* (Re)lays out an all-FREE segment for a kind. */
@@ -134,6 +140,7 @@ static void seg_layout(hk__seg_t *seg, unsigned kind) {
     s->state = HK_SLAB_FREE;
     s->dirty = 1;
   }
+  hk__segmap_set(seg, shift);
 }
 
 static void seg_slabs_to_free_list(hk__pool_t *pool, hk__seg_t *seg) {
@@ -145,7 +152,7 @@ static hk__seg_t *seg_new(hk__pool_t *pool, unsigned kind) {
   if (seg == NULL) return NULL;
   seg_layout(seg, kind);
   pool->n_segs++;
-  pool->committed += HK_SEG_SIZE;
+  hk__seg_commit(pool, seg, (ptrdiff_t)HK_SEG_SIZE);
   return seg;
 }
 
@@ -159,7 +166,7 @@ static void slab_format(hk__slab_t *s, unsigned cls) {
   s->capacity = (uint32_t)((size_t)(region_end - s->start) / bsize);
   s->bump = s->start;
   s->end = s->start + (size_t)s->capacity * bsize;
-  s->free = s->local_free = NULL;
+  s->free = NULL;
   s->used = 0;
   atomic_store_explicit(&s->xfree, 0, memory_order_relaxed);
   atomic_store_explicit(&s->xpending, 0, memory_order_relaxed);
@@ -184,7 +191,7 @@ static void enforce_policy(hk__pool_t *pool) {
     while (last->next) last = last->next;
     seg_remove(&pool->empty_segs, last);
     pool->n_empty--;
-    if (last->decommitted) pool->n_decommitted--; else pool->committed -= last->map_size;
+    if (last->decommitted) pool->n_decommitted--;
     pool->n_segs--;
     hk__pool_unmap_seg(pool, last);
   }
@@ -197,7 +204,7 @@ static void enforce_policy(hk__pool_t *pool) {
                         s->map_size - HK_SEG_HEADER_SIZE, pol->decommit)) {
       s->decommitted = 1;
       pool->n_decommitted++;
-      pool->committed -= s->map_size - HK_SEG_HEADER_SIZE;
+      hk__seg_commit(pool, s, (ptrdiff_t)HK_SEG_HEADER_SIZE - (ptrdiff_t)s->committed);
       for (unsigned i = 0; i < s->nslabs; i++) s->slabs[i].dirty = 0;
     }
   }
@@ -211,7 +218,7 @@ static hk__seg_t *take_empty_seg(hk__pool_t *pool, unsigned kind) {
   if (seg->decommitted) {
     seg->decommitted = 0;
     pool->n_decommitted--;
-    pool->committed += seg->map_size - HK_SEG_HEADER_SIZE;
+    hk__seg_commit(pool, seg, (ptrdiff_t)seg->map_size - (ptrdiff_t)seg->committed);
     for (unsigned i = 0; i < seg->nslabs; i++) seg->slabs[i].dirty = 1;
   }
   if (seg->kind != kind) seg_layout(seg, kind);
@@ -245,7 +252,7 @@ hk__slab_t *hk__pool_acquire(hk__pool_t *pool, unsigned cls) {
   if (!s->dirty) { /* decommitted alone by a trim: it commits again as it is touched */
     size_t len;
     slab_pages(s, &len);
-    pool->committed += len;
+    hk__seg_commit(pool, seg_of_slab(s), (ptrdiff_t)len);
   }
   slab_format(s, cls);
   s->state = HK_SLAB_OWNED;
@@ -265,7 +272,7 @@ void hk__pool_give_back_locked(hk__pool_t *pool, hk__slab_t *s) {
   hk__seg_t *seg = seg_of_slab(s);
   pool->active -= slab_bytes(s);
   s->state = HK_SLAB_FREE;
-  s->free = s->local_free = NULL;
+  s->free = NULL;
   s->end = s->start;
   slab_push(&pool->free_slabs[seg->kind], s);
   if (--seg->used_slabs == 0) {
@@ -320,7 +327,7 @@ size_t hk__pool_trim(hk__pool_t *pool) {
     n = s->next;
     seg_remove(&pool->empty_segs, s);
     pool->n_empty--;
-    if (s->decommitted) pool->n_decommitted--; else pool->committed -= s->map_size;
+    if (s->decommitted) pool->n_decommitted--;
     pool->n_segs--;
     released += s->map_size;
     hk__pool_unmap_seg(pool, s);
@@ -334,7 +341,7 @@ size_t hk__pool_trim(hk__pool_t *pool) {
       uint8_t *lo = slab_pages(s, &len);
       if (hk__os_decommit(&pool->os, lo, len, how)) {
         s->dirty = 0;
-        pool->committed -= len;
+        hk__seg_commit(pool, seg, -(ptrdiff_t)len);
         released += len;
       }
     }
@@ -359,6 +366,9 @@ bool hk__slab_carve(hk__slab_t *s) {
   for (size_t i = n; i-- > 0;) {
     hk__block_t *b = (hk__block_t *)(p + i * bsize);
     b->next = head;
+#ifdef HK_CHECKED
+    ((uintptr_t *)b)[1] = 0; /* a stale free-cookie of a former class is not ours */
+#endif
     head = b;
   }
   s->free = head;

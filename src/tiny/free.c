@@ -60,14 +60,12 @@ static void check_list(hk__slab_t *s, hk__block_t *b, uint32_t *n) {
 void hk__check_slab(hk__slab_t *s) {
   uint32_t n = 0;
   check_list(s, s->free, &n);
-  check_list(s, s->local_free, &n);
   if (s->used > s->capacity) hk__fatal_invalid("malloc", s, "slab use count corrupt in");
 }
 
 /* A block whose cookie is set is probably free: confirm on the owner's lists. */
 static bool is_listed(hk__slab_t *s, const void *p) {
   for (hk__block_t *b = s->free; b; b = b->next) if (b == p) return true;
-  for (hk__block_t *b = s->local_free; b; b = b->next) if (b == p) return true;
   return false;
 }
 #endif
@@ -111,8 +109,8 @@ hk_noinline void hk__free_slow(void *p, const char *call) {
   poison_block(s, p);
 #endif
   if (atomic_load_explicit(&s->owner, memory_order_relaxed) == me) {
-    b->next = s->local_free;
-    s->local_free = b;
+    b->next = s->free;
+    s->free = b;
     HK_TRACK_FREE(s, b);
     if (--s->used == 0) hk__slab_retire(s);
     return;

@@ -1,5 +1,5 @@
 /* Per-thread fronts: the slow half of malloc and the life cycle of owned
- * slabs. The fast half (pop from cur[cls]->free, push to local_free) is in
+ * slabs. The fast half (pop from and push to the slab's free list) is in
  * tiny/front_inline.h. A front's queue for class c is a doubly linked list
  * of slabs its thread owns, head at cur[c]; an empty queue is the shared
  * const hk__slab_empty (free == NULL), so the fast path never tests for
@@ -13,12 +13,27 @@
 const hk__slab_t hk__slab_empty;
 
 #define EMPTY ((hk__slab_t *)&hk__slab_empty)
-hk__thread_t hk__thread_empty = {
-    .main = {.cur = {[0 ... HK_NUM_CLASSES - 1] = EMPTY}, .thread = &hk__thread_empty}};
+hk__thread_t hk__thread_empty = {.main = {.direct = {[0 ... HK_GRANULES - 1] = EMPTY},
+                                          .cur = {[0 ... HK_NUM_CLASSES - 1] = EMPTY},
+                                          .thread = &hk__thread_empty}};
 __thread hk__thread_t *hk__tls __attribute__((tls_model("initial-exec"))) = &hk__thread_empty;
 
+/* The only writer of cur[] and direct[]. Granules g of class c (<= 31) are
+ * those with (size[c-1], size[c]] covering (16(g-1), 16g]. */
+static void set_head(hk__front_t *f, unsigned cls, hk__slab_t *s) {
+  f->cur[cls] = s;
+  if (cls >= HK_NUM_SMALL_CLASSES) return;
+  unsigned lo = cls == 0 ? 0 : (hk__class_size[cls - 1] >> 4) + 1;
+  unsigned hi = hk__class_size[cls] >> 4;
+  for (unsigned g = lo; g <= hi; g++) f->direct[g] = s;
+}
+
+void hk__front_reset(hk__front_t *f) {
+  for (unsigned c = 0; c < HK_NUM_CLASSES; c++) set_head(f, c, EMPTY);
+}
+
 void hk__front_init(hk__front_t *f, struct hk_heap_s *heap, hk__thread_t *t) {
-  for (unsigned c = 0; c < HK_NUM_CLASSES; c++) f->cur[c] = EMPTY;
+  hk__front_reset(f);
   f->heap = heap;
   f->thread = t;
 }
@@ -29,11 +44,11 @@ static void q_push_head(hk__front_t *f, hk__slab_t *s) {
   s->prev = NULL;
   s->next = head == EMPTY ? NULL : head;
   if (s->next) s->next->prev = s;
-  f->cur[s->cls] = s;
+  set_head(f, s->cls, s);
 }
 static void q_remove(hk__front_t *f, hk__slab_t *s) {
   if (s->prev) s->prev->next = s->next;
-  else f->cur[s->cls] = s->next ? s->next : EMPTY;
+  else set_head(f, s->cls, s->next ? s->next : EMPTY);
   if (s->next) s->next->prev = s->prev;
   s->next = s->prev = NULL;
 }
@@ -48,14 +63,10 @@ static void drain_counted(hk__front_t *f, hk__slab_t *s) {
   if (n) atomic_fetch_add_explicit(&f->heap->pool.remote_frees, n, memory_order_relaxed);
 }
 
-/* Refill s->free from what the slab has: own frees, remote frees, fresh blocks. */
+/* Refill s->free from what the slab has: remote frees, then fresh blocks.
+ * (Own frees go straight back to s->free, so they never need a refill.) */
 static bool refill(hk__front_t *f, hk__slab_t *s) {
   if (s->free != NULL) return true;
-  if (s->local_free != NULL) {
-    s->free = s->local_free;
-    s->local_free = NULL;
-    return true;
-  }
   drain_counted(f, s);
   if (s->free != NULL) return true;
   return hk__slab_carve(s);
@@ -130,10 +141,6 @@ void hk__front_flush(hk__front_t *f) {
       s->front = NULL;
       atomic_store_explicit(&s->owner, 0, memory_order_release);
       drain_counted(f, s);
-      if (s->local_free != NULL && s->free == NULL) {
-        s->free = s->local_free;
-        s->local_free = NULL;
-      }
       hk__pool_give_back_locked(pool, s);
     }
   }

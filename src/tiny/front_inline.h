@@ -49,20 +49,34 @@ hk_inline void *hk__front_alloc(hk__front_t *f, unsigned cls) {
   return b;
 }
 
+/* Pop a block for size <= HK_SMALL_MAX: the granule indexes the slab. */
+hk_inline void *hk__front_alloc_small(hk__front_t *f, size_t size) {
+  size_t g = (size + 15) >> 4;
+  hk__slab_t *s = f->direct[g];
+  hk__block_t *b = s->free;
+  if (hk_unlikely(b == NULL)) return hk__front_alloc_slow(f, hk__small_class[g]);
+  s->free = b->next;
+  s->used++;
+  HK_CHECK_ALLOC(s, b);
+  HK_TRACK_ALLOC(s, b);
+  return b;
+}
+
 /* Free of any pointer: owner fast path, everything else (NULL, foreign,
  * remote, large, detached) in hk__free_slow. */
 hk_inline void hk__free_fast(void *p, const char *call) {
 #ifndef HK_CHECKED
   uintptr_t a = (uintptr_t)p;
   uintptr_t idx = a >> HK_SEG_SHIFT;
+  unsigned shift;
   if (hk_likely(idx < HK_SEGMAP_SIZE &&
-                atomic_load_explicit(&hk__segmap[idx], memory_order_relaxed) != 0)) {
+                (shift = atomic_load_explicit(&hk__segmap[idx], memory_order_relaxed)) != 0)) {
     hk__seg_t *seg = (hk__seg_t *)(a & ~(uintptr_t)HK_SEG_MASK);
-    hk__slab_t *s = &seg->slabs[(a & HK_SEG_MASK) >> seg->slab_shift];
+    hk__slab_t *s = &seg->slabs[(a & HK_SEG_MASK) >> shift];
     if (hk_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == (uintptr_t)hk__tls)) {
       hk__block_t *b = (hk__block_t *)p;
-      b->next = s->local_free;
-      s->local_free = b;
+      b->next = s->free;
+      s->free = b;
       HK_TRACK_FREE(s, b);
       if (hk_unlikely(--s->used == 0)) hk__slab_retire(s);
       return;
