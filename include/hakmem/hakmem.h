@@ -139,7 +139,7 @@ typedef struct hk_heap_config_s {
   int prewarm_touch;             /* nonzero: also fault the pages in. Default 0 */
   hk_decommit_t decommit;        /* Default HK_DECOMMIT_OFF */
   /* An empty SuperSlab is decommitted once it has been empty this long
-   * (checked on slow paths and by trim). Default 0 (at once). */
+   * (checked on slow paths and by trim). Default 0 (at once); LEAN 100. */
   uint32_t decommit_delay_ms;
   /* Empty SuperSlabs kept mapped for reuse; beyond this they are unmapped.
    * Default 8 (SPEED), 2 (BALANCED), 1 (LEAN). */

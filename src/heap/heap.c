@@ -71,6 +71,10 @@ hk_heap_t *hk_heap_of(const void *p) {
 
 size_t hk_heap_trim(hk_heap_t *heap) {
   if (heap == NULL) return 0;
+  /* Flushing may already unmap SuperSlabs (retention): count those too. */
+  pthread_mutex_lock(&heap->pool.lock);
+  size_t mapped_before = heap->pool.mapped;
+  pthread_mutex_unlock(&heap->pool.lock);
   hk__thread_t *t = hk__tls;
   if (t->live) {
     if (heap == &hk__heap_main) {
@@ -82,7 +86,11 @@ size_t hk_heap_trim(hk_heap_t *heap) {
       hk__global_unlock();
     }
   }
-  return hk__pool_trim(&heap->pool);
+  pthread_mutex_lock(&heap->pool.lock);
+  size_t mapped_after = heap->pool.mapped;
+  pthread_mutex_unlock(&heap->pool.lock);
+  size_t flushed = mapped_before > mapped_after ? mapped_before - mapped_after : 0;
+  return flushed + hk__pool_trim(&heap->pool);
 }
 
 size_t hk_trim(void) { return hk_heap_trim(hk_heap_default()); }

@@ -218,9 +218,11 @@ static hk__seg_t *take_empty_seg(hk__pool_t *pool, unsigned kind) {
   if (seg->decommitted) {
     seg->decommitted = 0;
     pool->n_decommitted--;
-    hk__seg_commit(pool, seg, (ptrdiff_t)seg->map_size - (ptrdiff_t)seg->committed);
-    for (unsigned i = 0; i < seg->nslabs; i++) seg->slabs[i].dirty = 1;
   }
+  /* Counted as committed again as a whole (pages come back as touched);
+   * this also covers slabs a trim decommitted one by one. */
+  hk__seg_commit(pool, seg, (ptrdiff_t)seg->map_size - (ptrdiff_t)seg->committed);
+  for (unsigned i = 0; i < seg->nslabs; i++) seg->slabs[i].dirty = 1;
   if (seg->kind != kind) seg_layout(seg, kind);
   return seg;
 }
