@@ -123,7 +123,10 @@ struct hk__pool_s;
 typedef struct hk__slab_s {
   /* first line: the fast paths */
   hk__block_t *free;        /* owner: malloc pops, free pushes (LIFO: hot blocks first) */
-  void *spare_;             /* keeps the hot fields' offsets; unused */
+  /* Blocks in xfree (>= the true count while racing); on the line a remote
+   * free already writes (xfree), so counting costs no extra cache line. */
+  _Atomic uint32_t xpending;
+  uint32_t spare_;
   uint32_t used;            /* owner: blocks out (incl. undrained remote frees) */
   uint32_t block_size;
   _Atomic uintptr_t owner;  /* owner token (thread record address) or 0 */
@@ -139,7 +142,6 @@ typedef struct hk__slab_s {
   uint8_t state;
   uint8_t dirty;                 /* touched since last decommit */
   size_t large_size;             /* LARGE: usable bytes of the block */
-  _Atomic uint32_t xpending;     /* blocks in xfree (>= the true count while racing) */
 } __attribute__((aligned(64))) hk__slab_t;
 
 typedef struct hk__seg_s {
@@ -197,6 +199,7 @@ typedef struct hk__front_s {
    * malloc of a small size needs no class lookup (kept in step by set_head). */
   hk__slab_t *direct[HK_GRANULES];
   hk__slab_t *cur[HK_NUM_CLASSES]; /* queue head per class; &hk__slab_empty if none */
+  hk__slab_t *tail[HK_NUM_CLASSES];/* queue tail per class; NULL if none */
   struct hk_heap_s *heap;          /* NULL once the heap is destroyed */
   struct hk__thread_s *thread;
   struct hk__front_s *tnext;       /* the thread's other fronts */

@@ -30,9 +30,9 @@ static void test_config_defaults(void **state) {
   EXPECT_FIELD(cfg, profile, HK_PROFILE_SPEED);
   EXPECT_FIELD(cfg, prewarm_bytes, HK_SUPERSLAB_SIZE);
   EXPECT_FIELD(cfg, prewarm_touch, 0);
-  EXPECT_FIELD(cfg, decommit, HK_DECOMMIT_OFF);
-  EXPECT_FIELD(cfg, decommit_delay_ms, 0);
-  EXPECT_FIELD(cfg, retain_superslabs, 8);
+  EXPECT_FIELD(cfg, decommit, HK_DECOMMIT_DONTNEED);
+  EXPECT_FIELD(cfg, decommit_delay_ms, 1000);
+  EXPECT_FIELD(cfg, retain_superslabs, 32);
   EXPECT_FIELD(cfg, region_cache_slots, 8);
   EXPECT_FIELD(cfg, region_cache_max_bytes, (size_t)32 << 20);
   EXPECT_FIELD(cfg, max_bytes, 0);
@@ -45,7 +45,7 @@ static void test_config_presets(void **state) {
   hk_heap_config_t cfg;
   assert_int_equal(hk_heap_config_preset(&cfg, HK_PROFILE_SPEED), 0);
   EXPECT_FIELD(cfg, profile, HK_PROFILE_SPEED);
-  EXPECT_FIELD(cfg, retain_superslabs, 8);
+  EXPECT_FIELD(cfg, retain_superslabs, 32);
   assert_null(hk_heap_config_check(&cfg));
 
   assert_int_equal(hk_heap_config_preset(&cfg, HK_PROFILE_BALANCED), 0);

@@ -97,7 +97,7 @@ typedef struct hk_heap_s hk_heap_t;
 
 /* Profiles fill a config with a consistent set of policies. */
 typedef enum hk_profile_e {
-  HK_PROFILE_SPEED = 0,    /* default: keep memory mapped, never decommit */
+  HK_PROFILE_SPEED = 0,    /* default: retain empty memory, decommit it after 1 s idle */
   HK_PROFILE_BALANCED = 1, /* no prewarm, decommit nothing, small retention */
   HK_PROFILE_LEAN = 2      /* hand empty SuperSlabs back to the OS at once */
 } hk_profile_t;
@@ -137,12 +137,12 @@ typedef struct hk_heap_config_s {
    * make no syscall. Default 2 MiB (SPEED), 0 (BALANCED, LEAN). */
   size_t prewarm_bytes;
   int prewarm_touch;             /* nonzero: also fault the pages in. Default 0 */
-  hk_decommit_t decommit;        /* Default HK_DECOMMIT_OFF */
+  hk_decommit_t decommit;        /* Default DONTNEED (SPEED, LEAN), OFF (BALANCED) */
   /* An empty SuperSlab is decommitted once it has been empty this long
-   * (checked on slow paths and by trim). Default 0 (at once); LEAN 100. */
+   * (checked on slow paths and by trim). Default 1000 (SPEED), 100 (LEAN). */
   uint32_t decommit_delay_ms;
   /* Empty SuperSlabs kept mapped for reuse; beyond this they are unmapped.
-   * Default 8 (SPEED), 2 (BALANCED), 1 (LEAN). */
+   * Default 32 (SPEED), 2 (BALANCED), 1 (LEAN). */
   uint32_t retain_superslabs;
   /* Large-block (> HK_MID_MAX) region cache. Default 8 slots, 32 MiB. */
   uint32_t region_cache_slots;

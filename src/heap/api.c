@@ -117,7 +117,7 @@ int hk_posix_memalign(void **out, size_t alignment, size_t size) {
 
 /* ---- explicit heaps ------------------------------------------------------------- */
 void *hk_heap_malloc(hk_heap_t *heap, size_t size) {
-  heap = heap_or_default(heap);
+  if (heap == &hk__heap_main || heap == NULL) return hk__malloc_default(size);
   hk__front_t *f = hk__front_of(heap);
   return f != NULL ? hk__malloc_in(f, heap, size) : NULL;
 }

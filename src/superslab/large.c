@@ -22,6 +22,18 @@ static void large_list_remove(hk__pool_t *pool, hk__seg_t *s) {
   s->next = s->prev = NULL;
 }
 
+static void cache_remove_at(hk__pool_t *pool, uint32_t i) {
+  pool->cache_bytes -= pool->cache[i].size;
+  pool->cache_n--;
+  for (; i < pool->cache_n; i++) pool->cache[i] = pool->cache[i + 1];
+}
+
+static void cache_evict_oldest(hk__pool_t *pool) {
+  hk__seg_t *seg = pool->cache[0].seg;
+  cache_remove_at(pool, 0);
+  hk__pool_unmap_seg(pool, seg);
+}
+
 /* Best fit among cached regions: big enough, and wasting at most half. */
 static hk__seg_t *cache_take(hk__pool_t *pool, size_t need) {
   uint32_t best = UINT32_MAX;
@@ -32,17 +44,13 @@ static hk__seg_t *cache_take(hk__pool_t *pool, size_t need) {
   }
   if (best == UINT32_MAX) return NULL;
   hk__seg_t *seg = pool->cache[best].seg;
-  pool->cache_bytes -= pool->cache[best].size;
-  pool->cache[best] = pool->cache[--pool->cache_n];
+  cache_remove_at(pool, best);
   return seg;
 }
 
 void hk__region_cache_release(hk__pool_t *pool, size_t keep_n, size_t keep_bytes) {
-  while (pool->cache_n > keep_n || (pool->cache_n > 0 && pool->cache_bytes > keep_bytes)) {
-    hk__region_t r = pool->cache[--pool->cache_n];
-    pool->cache_bytes -= r.size;
-    hk__pool_unmap_seg(pool, r.seg);
-  }
+  while (pool->cache_n > keep_n || (pool->cache_n > 0 && pool->cache_bytes > keep_bytes))
+    cache_evict_oldest(pool);
 }
 
 void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
@@ -87,7 +95,8 @@ void hk__large_free(hk__seg_t *seg, const void *p, const char *call) {
   hk__slab_t *s = &seg->slabs[0];
   pthread_mutex_lock(&pool->lock);
   if (s->state != HK_SLAB_LARGE || (const uint8_t *)p != s->start) {
-    const char *what = s->state == HK_SLAB_CACHED ? "double free" : "invalid pointer";
+    const char *what = s->state == HK_SLAB_CACHED && (const uint8_t *)p == s->start
+                           ? "double free" : "invalid pointer";
     pthread_mutex_unlock(&pool->lock);
     hk__fatal_invalid(call, p, what);
   }
@@ -96,8 +105,12 @@ void hk__large_free(hk__seg_t *seg, const void *p, const char *call) {
   pool->large_bytes -= s->large_size;
   pool->active -= s->large_size;
   const hk__policy_t *pol = &pool->policy;
-  if (pool->cache_n < pol->region_cache_slots && pool->cache_n < HK_REGION_CACHE_MAX &&
-      pool->cache_bytes + seg->map_size <= pol->region_cache_max_bytes) {
+  if (pol->region_cache_slots > 0 && seg->map_size <= pol->region_cache_max_bytes) {
+    /* The newest region stays; the oldest ones make room (the cache is kept
+     * in age order, oldest first), so the sizes in use now are the cached ones. */
+    while (pool->cache_n >= pol->region_cache_slots ||
+           pool->cache_bytes + seg->map_size > pol->region_cache_max_bytes)
+      cache_evict_oldest(pool);
     s->state = HK_SLAB_CACHED;
     pool->cache[pool->cache_n].seg = seg;
     pool->cache[pool->cache_n].size = seg->map_size;

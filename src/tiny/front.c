@@ -29,7 +29,10 @@ static void set_head(hk__front_t *f, unsigned cls, hk__slab_t *s) {
 }
 
 void hk__front_reset(hk__front_t *f) {
-  for (unsigned c = 0; c < HK_NUM_CLASSES; c++) set_head(f, c, EMPTY);
+  for (unsigned c = 0; c < HK_NUM_CLASSES; c++) {
+    set_head(f, c, EMPTY);
+    f->tail[c] = NULL;
+  }
 }
 
 void hk__front_init(hk__front_t *f, struct hk_heap_s *heap, hk__thread_t *t) {
@@ -43,14 +46,21 @@ static void q_push_head(hk__front_t *f, hk__slab_t *s) {
   hk__slab_t *head = f->cur[s->cls];
   s->prev = NULL;
   s->next = head == EMPTY ? NULL : head;
-  if (s->next) s->next->prev = s;
+  if (s->next) s->next->prev = s; else f->tail[s->cls] = s;
   set_head(f, s->cls, s);
 }
 static void q_remove(hk__front_t *f, hk__slab_t *s) {
   if (s->prev) s->prev->next = s->next;
   else set_head(f, s->cls, s->next ? s->next : EMPTY);
-  if (s->next) s->next->prev = s->prev;
+  if (s->next) s->next->prev = s->prev; else f->tail[s->cls] = s->prev;
   s->next = s->prev = NULL;
+}
+static void q_insert_second(hk__front_t *f, hk__slab_t *s) {
+  hk__slab_t *head = f->cur[s->cls];
+  s->prev = head;
+  s->next = head->next;
+  if (s->next) s->next->prev = s; else f->tail[s->cls] = s;
+  head->next = s;
 }
 
 static void own(hk__front_t *f, hk__slab_t *s) {
@@ -86,6 +96,26 @@ static bool detach(hk__front_t *f, hk__slab_t *s) {
   return false;
 }
 
+/* Remote frees reach a slab's free list only when its owner drains it, and
+ * the owner visits the slabs behind the head only when the head runs dry. So
+ * each slow path also looks at the queue's tail: empty once drained, it goes
+ * back to the pool; else it moves up behind the head, so successive slow
+ * paths go round the whole queue and no slab emptied by other threads is
+ * held for ever. */
+static void sweep_tail(hk__front_t *f, unsigned cls) {
+  hk__slab_t *s = f->tail[cls];
+  if (s == NULL || s == f->cur[cls]) return;
+  drain_counted(f, s);
+  q_remove(f, s);
+  if (s->used == 0) {
+    s->front = NULL;
+    atomic_store_explicit(&s->owner, 0, memory_order_release);
+    hk__pool_give_back(&f->heap->pool, s);
+  } else {
+    q_insert_second(f, s);
+  }
+}
+
 hk_noinline void *hk__front_alloc_slow(hk__front_t *f, unsigned cls) {
   if (hk_unlikely(!f->thread->live)) {
     /* First allocation of this thread: it still runs on hk__thread_empty. */
@@ -93,6 +123,7 @@ hk_noinline void *hk__front_alloc_slow(hk__front_t *f, unsigned cls) {
     if (t == NULL) { errno = ENOMEM; return NULL; }
     return hk__front_alloc(&t->main, cls);
   }
+  sweep_tail(f, cls);
   for (;;) {
     hk__slab_t *s = f->cur[cls];
     while (s != EMPTY) {

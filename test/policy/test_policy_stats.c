@@ -16,9 +16,9 @@ static void test_presets(void **state) {
   assert_int_equal(c.profile, HK_PROFILE_SPEED);
   assert_int_equal(c.prewarm_bytes, 2 * MIB);
   assert_int_equal(c.prewarm_touch, 0);
-  assert_int_equal(c.decommit, HK_DECOMMIT_OFF);
-  assert_int_equal(c.decommit_delay_ms, 0);
-  assert_int_equal(c.retain_superslabs, 8);
+  assert_int_equal(c.decommit, HK_DECOMMIT_DONTNEED);
+  assert_int_equal(c.decommit_delay_ms, 1000);
+  assert_int_equal(c.retain_superslabs, 32);
   assert_int_equal(c.region_cache_slots, 8);
   assert_int_equal(c.region_cache_max_bytes, 32 * MIB);
   assert_int_equal(c.max_bytes, 0);

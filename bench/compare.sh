@@ -1,0 +1,287 @@
+#!/usr/bin/env bash
+# Compare hakmem with glibc, mimalloc, jemalloc, tcmalloc and a floor
+# allocator on the bench/ workloads; print a table and write
+# docs/benchmarks.md + docs/benchmarks.png.
+#
+#   bash bench/compare.sh --quick        # 3 reps, small runs (< 3 min on 2 cores)
+#   bash bench/compare.sh --full         # 7 reps, standard sizes, + callgrind and micro lanes
+#   options: --callgrind / --no-callgrind, --micro / --no-micro (Google
+#            Benchmark microbenchmarks per allocator), --reps N
+#            --build-dir DIR --out DIR (default docs/) --no-install --no-build
+#
+# Raw results stay in BUILD_DIR/bench-results/. Benchmarks never fail on
+# performance: the exit status is nonzero only if nothing could be measured.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+MODE=quick
+REPS=""
+CALLGRIND=""
+MICRO=""
+BUILD_DIR="$ROOT/build-bench"
+OUT_DIR="$ROOT/docs"
+INSTALL=1
+BUILD=1
+
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) MODE=quick ;;
+    --full) MODE=full ;;
+    --callgrind) CALLGRIND=1 ;;
+    --no-callgrind) CALLGRIND=0 ;;
+    --micro) MICRO=1 ;;
+    --no-micro) MICRO=0 ;;
+    --reps) REPS="$2"; shift ;;
+    --build-dir) BUILD_DIR="$2"; shift ;;
+    --out) OUT_DIR="$2"; shift ;;
+    --no-install) INSTALL=0 ;;
+    --no-build) BUILD=0 ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "compare.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+
+log() { printf '[compare] %s\n' "$*" >&2; }
+START_TIME=$(date +%s)
+LIBDIR=/usr/lib/x86_64-linux-gnu
+
+# ---- packages ----------------------------------------------------------------
+# Installs only when something is missing, and only as root: a developer's
+# machine without root still gets a table with the columns it can measure.
+ensure_packages() {
+  local missing=()
+  for cmd in cmake g++ strace gnuplot pkg-config python3; do
+    command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
+  done
+  for f in "$LIBDIR/libmimalloc.so.2" "$LIBDIR/libjemalloc.so.2" "$LIBDIR/libtcmalloc_minimal.so.4" \
+           /usr/include/benchmark/benchmark.h /usr/include/cmocka.h; do
+    [ -e "$f" ] || missing+=("$f")
+  done
+  if [ "$CALLGRIND" = 1 ] && ! command -v valgrind >/dev/null 2>&1; then missing+=(valgrind); fi
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "missing: ${missing[*]}"
+  if [ "$INSTALL" != 1 ] || [ "$(id -u)" != 0 ]; then
+    log "not installing (need root and no --no-install); missing allocators are skipped"
+    return 0
+  fi
+  local pkgs=(libmimalloc-dev libjemalloc-dev libgoogle-perftools-dev gnuplot-nox strace cmake g++
+              libbenchmark-dev libcmocka-dev pkg-config python3)
+  [ "$CALLGRIND" = 1 ] && pkgs+=(valgrind)
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { apt-get update -qq && apt-get install -y -qq "${pkgs[@]}"; } >&2; then
+    log "apt-get failed; continuing"
+  fi
+}
+
+# ---- mode ---------------------------------------------------------------------
+if [ "$MODE" = quick ]; then
+  : "${REPS:=3}"; : "${CALLGRIND:=0}"; : "${MICRO:=0}"; MICRO_MIN_TIME=0.05
+  RM_ITERS=20000000; RM_WIDE_ITERS=8000000; MT_ITERS=4000000; LARSON_OPS=4000000
+else
+  : "${REPS:=7}"; : "${CALLGRIND:=1}"; : "${MICRO:=1}"; MICRO_MIN_TIME=0.2
+  RM_ITERS=20000000; RM_WIDE_ITERS=20000000; MT_ITERS=10000000; LARSON_OPS=5000000
+fi
+CG_ITERS=2000000
+
+ensure_packages
+
+# ---- build --------------------------------------------------------------------
+if [ "$BUILD" = 1 ]; then
+  log "building into $BUILD_DIR (Release)"
+  mkdir -p "$BUILD_DIR"
+  cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DHAKMEM_BUILD_TESTS=OFF \
+    -DHAKMEM_BUILD_BENCH=ON >"$BUILD_DIR/configure.log" 2>&1 || { cat "$BUILD_DIR/configure.log" >&2; exit 1; }
+  cmake --build "$BUILD_DIR" -j"$(nproc)" >"$BUILD_DIR/build.log" 2>&1 || {
+    tail -40 "$BUILD_DIR/build.log" >&2
+    # The override may be mid-development: keep going if the benchmarks built.
+    log "build had errors; continuing with whatever was built"
+  }
+fi
+BENCH="$BUILD_DIR/bench"
+[ -x "$BENCH/bench_random_mixed" ] || { log "no benchmark binaries in $BENCH"; exit 1; }
+
+# ---- allocators ---------------------------------------------------------------
+# name -> "preload:<lib>" | "direct" (the _hk binary) | "none" (glibc)
+declare -A ALLOC
+ORDER=()
+add_alloc() { ALLOC[$1]="$2"; ORDER+=("$1"); }
+add_alloc glibc none
+HK_SO="$(find "$BUILD_DIR" -name 'libhakmem_malloc.so' -print -quit 2>/dev/null || true)"
+if [ -n "$HK_SO" ]; then add_alloc hakmem "preload:$HK_SO"; else log "libhakmem_malloc.so not built: skipping the hakmem column"; fi
+add_alloc hakmem-direct direct
+[ -e "$LIBDIR/libmimalloc.so.2" ] && add_alloc mimalloc "preload:$LIBDIR/libmimalloc.so.2"
+[ -e "$LIBDIR/libjemalloc.so.2" ] && add_alloc jemalloc "preload:$LIBDIR/libjemalloc.so.2"
+if [ -e "$LIBDIR/libtcmalloc_minimal.so.4" ]; then add_alloc tcmalloc "preload:$LIBDIR/libtcmalloc_minimal.so.4"
+elif [ -e "$LIBDIR/libtcmalloc.so.4" ]; then add_alloc tcmalloc "preload:$LIBDIR/libtcmalloc.so.4"; fi
+[ -e "$BENCH/libfloor_malloc.so" ] && add_alloc floor "preload:$BENCH/libfloor_malloc.so"
+
+# ---- workloads ----------------------------------------------------------------
+# name|binary|args|floor ok (sizes <= 1039)|description
+WORKLOADS=(
+  "random_mixed|bench_random_mixed|$RM_ITERS 400 1|1|random_mixed: 1 thread, 400 slots, sizes 16..1039, $RM_ITERS ops (an op is one malloc or one free)"
+  "random_mixed_medium|bench_random_mixed|$RM_WIDE_ITERS 400 1 4096 32768|0|random_mixed_medium: as random_mixed with sizes 4096..32768, $RM_WIDE_ITERS ops"
+  "random_mixed_wide|bench_random_mixed|$RM_WIDE_ITERS 400 1 16 32768|0|random_mixed_wide: as random_mixed with sizes 16..32768, $RM_WIDE_ITERS ops"
+  "mt_remote_50|bench_mt_remote|2 $MT_ITERS 400 16 1039 50|0|mt_remote_50: 2 threads x $MT_ITERS ops of random_mixed, 50% of frees handed to the other thread through a ring"
+  "larson|bench_larson|2 $LARSON_OPS 8 1000 1000 4141|0|larson: 2 threads x $LARSON_OPS ops on a shared array of 2000 blocks (8..1000 B) swapped by atomic exchange; an op is one malloc + one free"
+)
+
+# Runs one benchmark; prints its stdout. $1 allocator, $2 binary, $3 args.
+# Extra leading words in RUN_PREFIX (e.g. strace) wrap the process.
+run_bench() {
+  local alloc="$1" bin="$2" args="$3" spec="${ALLOC[$1]}" exe="$BENCH/$2"
+  local -a env_args=()
+  case "$spec" in
+    direct) exe="$BENCH/${bin}_hk" ;;
+    preload:*) env_args=("LD_PRELOAD=${spec#preload:}") ;;
+  esac
+  [ -x "$exe" ] || return 3
+  # shellcheck disable=SC2086
+  timeout 600 env "${env_args[@]}" "$exe" $args
+}
+
+allocators_for() { # $1 floor-ok flag, $2 rotation (so no allocator always runs first)
+  local a i n=${#ORDER[@]}
+  for ((i = 0; i < n; i++)); do
+    a="${ORDER[$(( (i + ${2:-0}) % n ))]}"
+    if [ "$a" = floor ] && [ "$1" != 1 ]; then continue; fi
+    echo "$a"
+  done
+}
+
+RES="$BUILD_DIR/bench-results"
+mkdir -p "$RES" "$OUT_DIR"
+RAW="$RES/raw.csv"; SYS="$RES/syscalls.csv"; CG="$RES/callgrind.csv"; META="$RES/meta.txt"; NOTES="$RES/notes.txt"
+echo "workload,allocator,rep,throughput,rss_kb" >"$RAW"
+echo "workload,allocator,syscalls,ops" >"$SYS"
+rm -f "$CG"
+: >"$NOTES"
+for w in "${WORKLOADS[@]}"; do IFS='|' read -r _ _ _ _ desc <<<"$w"; echo "$desc" >>"$NOTES"; done
+
+# ---- throughput: interleaved repetitions --------------------------------------
+log "mode=$MODE reps=$REPS allocators: ${ORDER[*]}"
+for rep in $(seq 1 "$REPS"); do
+  for w in "${WORKLOADS[@]}"; do
+    IFS='|' read -r name bin args floor_ok _ <<<"$w"
+    for alloc in $(allocators_for "$floor_ok" "$rep"); do
+      out="$(run_bench "$alloc" "$bin" "$args" 2>"$RES/last.err")" || {
+        log "FAILED: $name/$alloc rep $rep (exit $?): $(tail -2 "$RES/last.err" | tr '\n' ' ')"
+        echo "$name,$alloc,$rep,," >>"$RAW"; continue; }
+      tp="$(sed -n 's/^Throughput = \([0-9.]*\) ops\/s.*/\1/p' <<<"$out")"
+      rss="$(sed -n 's/^\[RSS\] max_kb=\([0-9]*\).*/\1/p' <<<"$out")"
+      echo "$name,$alloc,$rep,$tp,$rss" >>"$RAW"
+    done
+  done
+  log "rep $rep/$REPS done ($(( $(date +%s) - START_TIME )) s)"
+done
+
+# ---- syscalls: one shorter traced run per cell --------------------------------
+shorter() { # divides the op-count argument of a workload by 4
+  local bin="$1"; shift
+  local -a a
+  read -r -a a <<<"$*"
+  case "$bin" in
+    bench_random_mixed) a[0]=$(( a[0] / 4 )) ;;
+    bench_mt_remote|bench_larson) a[1]=$(( a[1] / 4 )) ;;
+  esac
+  echo "${a[*]}"
+}
+if command -v strace >/dev/null 2>&1; then
+  log "syscall counts (strace)"
+  for w in "${WORKLOADS[@]}"; do
+    IFS='|' read -r name bin args floor_ok _ <<<"$w"
+    sargs="$(shorter "$bin" "$args")"
+    for alloc in $(allocators_for "$floor_ok"); do
+      spec="${ALLOC[$alloc]}"; exe="$BENCH/$bin"; envopt=()
+      case "$spec" in
+        direct) exe="$BENCH/${bin}_hk" ;;
+        preload:*) envopt=(-E "LD_PRELOAD=${spec#preload:}") ;;  # only the tracee gets it
+      esac
+      trace="$RES/strace.$name.$alloc.txt"
+      # shellcheck disable=SC2086
+      out="$(timeout 600 strace -f -c -e trace=mmap,munmap,madvise,brk,mprotect -o "$trace" \
+             "${envopt[@]}" "$exe" $sargs 2>/dev/null)" || { log "strace run failed: $name/$alloc"; continue; }
+      calls="$(awk '$NF=="total"{print $4}' "$trace")"
+      ops="$(sed -n 's/^\[OPS\] .*total=\([0-9]*\).*/\1/p' <<<"$out")"
+      [ -n "$calls" ] && [ -n "$ops" ] && echo "$name,$alloc,$calls,$ops" >>"$SYS"
+    done
+  done
+else
+  log "strace not found: no syscall column"
+fi
+
+# ---- callgrind lane -----------------------------------------------------------
+if [ "$CALLGRIND" = 1 ]; then
+  if command -v valgrind >/dev/null 2>&1; then
+    log "callgrind: random_mixed $CG_ITERS 400 1"
+    echo "allocator,ir,ops" >"$CG"
+    for alloc in floor glibc mimalloc jemalloc tcmalloc hakmem hakmem-direct; do
+      [ -n "${ALLOC[$alloc]:-}" ] || continue
+      spec="${ALLOC[$alloc]}"; exe="$BENCH/bench_random_mixed"; pre=""
+      case "$spec" in
+        direct) exe="$BENCH/bench_random_mixed_hk" ;;
+        preload:*) pre="${spec#preload:}" ;;
+      esac
+      cgout="$RES/callgrind.$alloc.out"
+      out="$(LD_PRELOAD="$pre" timeout 1200 valgrind --tool=callgrind --callgrind-out-file="$cgout" \
+             "$exe" "$CG_ITERS" 400 1 2>/dev/null)" || { log "callgrind failed: $alloc"; echo "$alloc,," >>"$CG"; continue; }
+      ir="$(awk '/^(summary|totals):/{print $2; exit}' "$cgout")"
+      ops="$(sed -n 's/^\[OPS\] .*total=\([0-9]*\).*/\1/p' <<<"$out")"
+      echo "$alloc,$ir,$ops" >>"$CG"
+    done
+  else
+    log "valgrind not found: no callgrind lane"
+  fi
+fi
+
+# ---- Google Benchmark microbenchmarks ----------------------------------------
+MICRO_DIR="$RES/micro"
+rm -rf "$MICRO_DIR"
+if [ "$MICRO" = 1 ]; then
+  if [ -x "$BENCH/bench_micro" ]; then
+    log "microbenchmarks (Google Benchmark, $REPS repetitions)"
+    mkdir -p "$MICRO_DIR"
+    for alloc in "${ORDER[@]}"; do
+      [ "$alloc" = floor ] && continue  # sizes above 1088 B and realloc chains: not its lane
+      spec="${ALLOC[$alloc]}"; exe="$BENCH/bench_micro"; pre=""
+      case "$spec" in
+        direct) exe="$BENCH/bench_micro_hk" ;;
+        preload:*) pre="${spec#preload:}" ;;
+      esac
+      [ -x "$exe" ] || continue
+      LD_PRELOAD="$pre" timeout 900 "$exe" --benchmark_repetitions="$REPS" \
+        --benchmark_report_aggregates_only=true --benchmark_min_time="$MICRO_MIN_TIME" \
+        --benchmark_format=json --benchmark_out="$MICRO_DIR/$alloc.json" \
+        --benchmark_out_format=json >/dev/null 2>"$MICRO_DIR/$alloc.err" \
+        || log "microbenchmarks failed: $alloc"
+    done
+  else
+    log "bench_micro not built (libbenchmark-dev missing?): no micro lane"
+  fi
+fi
+
+# ---- report -------------------------------------------------------------------
+ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "n/a"; }
+{
+  echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "mode=$MODE"
+  echo "reps=$REPS"
+  echo "machine=$(uname -m)"
+  echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+  echo "nproc=$(nproc)"
+  echo "kernel=$(uname -r)"
+  echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo uncommitted)"
+  echo "version.hakmem=$(sed -n 's/^#define HK_VERSION_STRING "\(.*\)"/\1/p' "$ROOT/include/hakmem/hakmem.h")"
+  echo "version.glibc=$(ver libc6)"
+  echo "version.mimalloc=$(ver libmimalloc2.0)"
+  echo "version.jemalloc=$(ver libjemalloc2)"
+  echo "version.tcmalloc=$(ver libgoogle-perftools4)"
+} >"$META"
+
+CHART="$OUT_DIR/benchmarks.png"
+command -v gnuplot >/dev/null 2>&1 || CHART=""
+python3 "$ROOT/bench/report.py" --raw "$RAW" --syscalls "$SYS" --callgrind "$CG" --meta "$META" \
+  --notes "$NOTES" --micro-dir "$MICRO_DIR" --md "$OUT_DIR/benchmarks.md" ${CHART:+--chart "$CHART"} --workdir "$RES"
+log "total time $(( $(date +%s) - START_TIME )) s; raw data in $RES"

@@ -1,0 +1,334 @@
+#!/usr/bin/env python3
+"""Aggregate bench/compare.sh results into a table, docs/benchmarks.md and a
+gnuplot chart. Standard library only.
+
+Inputs (CSV, written by compare.sh):
+  raw:       workload,allocator,rep,throughput,rss_kb   (throughput empty = failed run)
+  syscalls:  workload,allocator,syscalls,ops
+  callgrind: allocator,ir,ops
+  meta:      key=value lines (date, machine, cpu, ...)
+"""
+import argparse
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+BASELINE = "mimalloc"
+CANONICAL = ["glibc", "hakmem", "hakmem-direct", "mimalloc", "jemalloc", "tcmalloc", "floor"]
+
+
+def read_csv(path):
+    if not path or not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def read_meta(path):
+    meta = {}
+    if path and os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                if "=" in line:
+                    k, v = line.rstrip("\n").split("=", 1)
+                    meta[k] = v
+    return meta
+
+
+def ordered_unique(seq):
+    seen, out = set(), []
+    for x in seq:
+        if x not in seen:
+            seen.add(x)
+            out.append(x)
+    return out
+
+
+def aggregate(raw, sysc):
+    """Returns (workloads, allocators, rows) with one row per (workload, allocator)."""
+    workloads = ordered_unique(r["workload"] for r in raw)
+    # Runs are rotated between reps; report in one fixed order.
+    allocators = sorted(ordered_unique(r["allocator"] for r in raw),
+                        key=lambda a: (CANONICAL.index(a) if a in CANONICAL else len(CANONICAL), a))
+    groups = {}
+    for r in raw:
+        groups.setdefault((r["workload"], r["allocator"]), []).append(r)
+    sysmap = {}
+    for r in sysc:
+        try:
+            calls, ops = int(r["syscalls"]), int(r["ops"])
+            sysmap[(r["workload"], r["allocator"])] = calls / ops if ops else None
+        except (ValueError, KeyError):
+            pass
+    rows = []
+    for wl in workloads:
+        for al in allocators:
+            runs = groups.get((wl, al))
+            if not runs:
+                continue
+            tp = [float(r["throughput"]) for r in runs if r["throughput"]]
+            rss = [int(r["rss_kb"]) for r in runs if r["rss_kb"]]
+            row = {
+                "workload": wl,
+                "allocator": al,
+                "runs": len(runs),
+                "failed": len(runs) - len(tp),
+                "median": statistics.median(tp) if tp else None,
+                "cv": (statistics.pstdev(tp) * 100 / statistics.fmean(tp)) if len(tp) > 1 else None,
+                "rss_mib": statistics.median(rss) / 1024 if rss else None,
+                "sys_per_op": sysmap.get((wl, al)),
+            }
+            rows.append(row)
+    base = {r["workload"]: r["median"] for r in rows if r["allocator"] == BASELINE}
+    for r in rows:
+        b = base.get(r["workload"])
+        r["ratio"] = r["median"] / b if (b and r["median"]) else None
+    return workloads, allocators, rows
+
+
+def fmt(v, spec, none="-"):
+    return none if v is None else format(v, spec)
+
+
+def table_lines(rows, markdown):
+    head = ["workload", "allocator", "M ops/s (median)", "vs mimalloc", "CV %",
+            "peak RSS MiB", "syscalls/op"]
+    body = []
+    for r in rows:
+        tp = fmt(r["median"] / 1e6 if r["median"] else None, ".2f", "FAILED")
+        if r["failed"] and r["median"]:
+            tp += f" ({r['failed']} failed)"
+        body.append([r["workload"], r["allocator"], tp, fmt(r["ratio"], ".2f"),
+                     fmt(r["cv"], ".1f"), fmt(r["rss_mib"], ".1f"), fmt(r["sys_per_op"], ".2e")])
+    if markdown:
+        out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        out += ["| " + " | ".join(b) + " |" for b in body]
+        return out
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+    out = [line(head), line(["-" * w for w in widths])]
+    prev = None
+    for b in body:
+        if prev is not None and b[0] != prev:
+            out.append("")
+        prev = b[0]
+        out.append(line(b))
+    return out
+
+
+def callgrind_lines(cg, markdown):
+    vals = []
+    for r in cg:
+        try:
+            vals.append((r["allocator"], int(r["ir"]) / int(r["ops"])))
+        except (ValueError, KeyError, ZeroDivisionError):
+            vals.append((r.get("allocator", "?"), None))
+    floor = dict(vals).get("floor")
+    head = ["allocator", "Ir/op", "above floor"]
+    body = [[a, fmt(v, ".1f", "FAILED"),
+             fmt(v - floor if (v is not None and floor is not None) else None, "+.1f")]
+            for a, v in vals]
+    if markdown:
+        return ["| " + " | ".join(head) + " |", "|---|---|---|"] + \
+               ["| " + " | ".join(b) + " |" for b in body]
+    return ["  ".join(h.ljust(14) for h in head)] + \
+           ["  ".join(c.ljust(14) for c in b) for b in body]
+
+
+def read_micro(micro_dir):
+    """{allocator: {benchmark: median ns per item}} from Google Benchmark JSON."""
+    out = {}
+    if not micro_dir or not os.path.isdir(micro_dir):
+        return out
+    for fn in sorted(os.listdir(micro_dir)):
+        if not fn.endswith(".json"):
+            continue
+        try:
+            with open(os.path.join(micro_dir, fn)) as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            continue
+        res = {}
+        for b in data.get("benchmarks", []):
+            if b.get("aggregate_name") == "median" and b.get("items_per_second"):
+                res[b.get("run_name", b["name"])] = 1e9 / b["items_per_second"]
+        if res:
+            out[fn[:-5]] = res
+    return out
+
+
+def micro_lines(micro, markdown):
+    allocs = sorted(micro, key=lambda a: (CANONICAL.index(a) if a in CANONICAL else 99, a))
+    names = ordered_unique(n for a in allocs for n in micro[a])
+    head = ["benchmark (ns/item, median)"] + allocs
+    body = [[n] + [fmt(micro[a].get(n), ".1f") for a in allocs] for n in names]
+    if markdown:
+        return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + \
+               ["| " + " | ".join(b) + " |" for b in body]
+    widths = [max(len(x) for x in col) for col in zip(head, *body)]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head] + body]
+
+
+def write_plot(workloads, allocators, rows, png, datadir):
+    """Two clustered bar charts: throughput ratio vs mimalloc, peak RSS."""
+    idx = {(r["workload"], r["allocator"]): r for r in rows}
+    # One file per panel: columnheader() reads the first row of the file.
+    dats = {}
+    for key in ("ratio", "rss_mib"):
+        dats[key] = os.path.join(datadir, f"chart_{key}.dat")
+        with open(dats[key], "w") as f:
+            f.write("workload " + " ".join(f'"{a}"' for a in allocators) + "\n")
+            for wl in workloads:
+                cells = []
+                for al in allocators:
+                    r = idx.get((wl, al))
+                    v = r[key] if r else None
+                    cells.append("?" if v is None else f"{v:.4f}")
+                f.write(f'"{wl}" ' + " ".join(cells) + "\n")
+    n = len(allocators)
+    ext = os.path.splitext(png)[1].lower()
+    term = ("set terminal svg size 1200,900 dynamic font 'sans,11'" if ext == ".svg"
+            else "set terminal pngcairo size 1200,900 font 'sans,10'")
+    gp = os.path.join(datadir, "chart.gp")
+    with open(gp, "w") as f:
+        f.write(f"""{term}
+set output '{png}'
+set datafile missing '?'
+set style data histogram
+set style histogram cluster gap 1
+set style fill solid 0.85 border -1
+set boxwidth 0.9
+set key outside right top vertical
+set grid ytics
+set xtics rotate by -15 noenhanced
+set bmargin 5
+set key noenhanced
+set multiplot layout 2,1
+set title 'Throughput relative to mimalloc (higher is better)'
+set ylabel 'ratio'
+set yrange [0:*]
+set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dashtype 2 lc rgb 'black'
+plot for [i=2:{n + 1}] '{dats["ratio"]}' using i:xtic(1) title columnheader(i)
+set title 'Peak RSS (lower is better)'
+set ylabel 'MiB'
+unset arrow 1
+set logscale y
+set yrange [*:*]
+plot for [i=2:{n + 1}] '{dats["rss_mib"]}' using i:xtic(1) title columnheader(i)
+unset multiplot
+""")
+    try:
+        subprocess.run(["gnuplot", gp], check=True, capture_output=True, text=True)
+        return True
+    except (OSError, subprocess.CalledProcessError) as e:
+        err = getattr(e, "stderr", "") or str(e)
+        print(f"report: gnuplot failed, no chart: {err.strip()}", file=sys.stderr)
+        return False
+
+
+def write_markdown(path, meta, rows, cg, chart, notes, micro):
+    L = ["# hakmem benchmarks", "",
+         "Generated by `bash bench/compare.sh --{}`; do not edit by hand.".format(meta.get("mode", "quick")),
+         "", "## Machine", ""]
+    for key in ("date", "mode", "reps", "machine", "cpu", "nproc", "kernel", "commit"):
+        if key in meta:
+            L.append(f"- {key}: {meta[key]}")
+    vers = sorted(k for k in meta if k.startswith("version."))
+    if vers:
+        L.append("- versions: " + ", ".join(f"{k[8:]} {meta[k]}" for k in vers))
+    L += ["", "## Results", ""]
+    L += table_lines(rows, markdown=True)
+    L += ["", "Throughput is the median over the repetitions (allocators interleaved "
+          "A B C ... A B C ...); CV is the population coefficient of variation of "
+          "those runs. Peak RSS is the median of each run's `ru_maxrss`. Syscalls/op "
+          "counts mmap, munmap, madvise, brk and mprotect under `strace -f -c` in a "
+          "separate shorter run, divided by that run's total op count (warm-up "
+          "included, process start-up too).", ""]
+    if chart:
+        L += [f"![throughput ratio and RSS]({os.path.basename(chart)})", ""]
+    if cg:
+        L += ["## Instructions per op (callgrind)", ""]
+        L += callgrind_lines(cg, markdown=True)
+        L += ["", "random_mixed under `valgrind --tool=callgrind`; total Ir of the whole "
+              "process divided by its op count (prefault included). `floor` is "
+              "libfloor_malloc.so, a single LIFO list of fixed blocks: what is above it "
+              "is the allocator's own work.", ""]
+    if micro:
+        L += ["## Microbenchmarks (Google Benchmark)", ""]
+        L += micro_lines(micro, markdown=True)
+        L += ["", "bench/bench_micro.cpp through the C shim bench/shim.c: nanoseconds "
+              "per item (an item is one malloc+free pair, one allocation or free of a "
+              "batch, one realloc step, or one block freed by another thread), median "
+              "of the repetitions. BM_HeapCreateDestroy exists only for hakmem.", ""]
+    L += ["## Workloads", ""] + [f"- {n}" for n in notes] + [""]
+    L += ["## Allocators", "",
+          "- glibc: the system malloc (no preload).",
+          "- hakmem: libhakmem_malloc.so through LD_PRELOAD (the malloc override).",
+          "- hakmem-direct: the same source built as `<bench>_hk`, calling "
+          "hk_heap_malloc(hk_heap_default(), n) and hk_free, statically linked.",
+          "- mimalloc, jemalloc, tcmalloc: the Debian libraries through LD_PRELOAD "
+          "(tcmalloc is libtcmalloc_minimal).",
+          "- floor: bench/floor_malloc.c, one per-thread LIFO list of fixed 1088-byte "
+          "blocks; only for sizes <= 1039 (the random_mixed lane). The distance to it "
+          "is what allocation costs beyond the benchmark loop itself.", "",
+          "## Reproducing", "",
+          "```sh",
+          "bash bench/compare.sh --quick      # this table, about 1-2 minutes on 2 cores",
+          "bash bench/compare.sh --full       # 7 reps, standard sizes, callgrind + microbenchmarks",
+          "bash bench/soak.sh --seconds 600   # RSS/throughput drift and latency percentiles",
+          "build-bench/bench/bench_random_mixed_hk 20000000 400 1",
+          "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2 build-bench/bench/bench_random_mixed 20000000 400 1",
+          "```", "",
+          "The machine is shared and has 2 cores: expect run-to-run noise (see the CV "
+          "column); compare ratios taken in the same run rather than absolute numbers "
+          "across runs.", ""]
+    with open(path, "w") as f:
+        f.write("\n".join(L))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--raw", required=True)
+    ap.add_argument("--syscalls")
+    ap.add_argument("--callgrind")
+    ap.add_argument("--meta")
+    ap.add_argument("--notes", help="file with one workload description per line")
+    ap.add_argument("--micro-dir")
+    ap.add_argument("--md")
+    ap.add_argument("--chart")
+    ap.add_argument("--workdir", default=".")
+    a = ap.parse_args()
+
+    raw = read_csv(a.raw)
+    meta = read_meta(a.meta)
+    cg = read_csv(a.callgrind)
+    if not raw:
+        print("report: no results", file=sys.stderr)
+        return 1
+    workloads, allocators, rows = aggregate(raw, read_csv(a.syscalls))
+    print("\n".join(table_lines(rows, markdown=False)))
+    if cg:
+        print("\ncallgrind (random_mixed):")
+        print("\n".join(callgrind_lines(cg, markdown=False)))
+    micro = read_micro(a.micro_dir)
+    if micro:
+        print("\nmicrobenchmarks:")
+        print("\n".join(micro_lines(micro, markdown=False)))
+    chart_ok = False
+    if a.chart:
+        chart_ok = write_plot(workloads, allocators, rows, os.path.abspath(a.chart), a.workdir)
+    if a.md:
+        notes = []
+        if a.notes and os.path.exists(a.notes):
+            with open(a.notes) as f:
+                notes = [l.strip() for l in f if l.strip()]
+        write_markdown(a.md, meta, rows, cg, a.chart if chart_ok else None, notes, micro)
+        print(f"\nwrote {a.md}" + (f" and {a.chart}" if chart_ok else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+/* 10,000 short-lived threads, each allocating and freeing, some leaving a
+ * block for the next thread to free after they are gone. Memory a dead
+ * thread held (its fronts' slabs, its thread record) must be reused by the
+ * next ones, so resident memory at the end stays near the start. */
+#define _GNU_SOURCE
+#include "ovr_test.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#define THREADS 10000
+#define BATCH 8
+#define WARMUP 200
+#define RSS_SLACK ((long)16 << 20)
+
+static pthread_mutex_t handoff_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *handoff;       /* left by one thread, freed by a later one */
+static size_t handoff_size;
+
+static long rss_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long size = 0, resident = 0;
+  if (f == NULL) OVR_FAIL("cannot open /proc/self/statm");
+  if (fscanf(f, "%ld %ld", &size, &resident) != 2) OVR_FAIL("cannot parse statm");
+  fclose(f);
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
+static void *work(void *arg) {
+  uint64_t rng = (uintptr_t)arg * 2654435761u + 17;
+  void *blocks[64];
+  size_t sizes[64];
+  for (int i = 0; i < 64; i++) {
+    sizes[i] = (size_t)(ovr_rand(&rng) % 2048);
+    if (i == 0) sizes[i] = 100 * 1024;  /* one large block */
+    if (i == 1) sizes[i] = 20 * 1024;   /* one mid block */
+    blocks[i] = malloc(sizes[i]);
+    if (blocks[i] == NULL) OVR_FAIL("malloc failed");
+    ovr_fill(blocks[i], sizes[i], (uint64_t)i);
+  }
+  for (int i = 1; i < 64; i++) {
+    if (!ovr_verify(blocks[i], sizes[i], (uint64_t)i)) OVR_FAIL("pattern broken");
+    free(blocks[i]);
+  }
+  /* Swap our large block with the one the previous thread left: the old one
+   * is freed by a thread that never owned it, after its owner exited. */
+  pthread_mutex_lock(&handoff_lock);
+  void *old = handoff;
+  size_t old_size = handoff_size;
+  handoff = blocks[0];
+  handoff_size = sizes[0];
+  pthread_mutex_unlock(&handoff_lock);
+  if (old) {
+    if (!ovr_verify(old, old_size, 0)) OVR_FAIL("handoff block broken");
+    free(old);
+  }
+  return NULL;
+}
+
+static void run(unsigned from, unsigned to) {
+  pthread_t th[BATCH];
+  for (unsigned i = from; i < to; i += BATCH) {
+    unsigned n = to - i < BATCH ? to - i : BATCH;
+    for (unsigned k = 0; k < n; k++)
+      if (pthread_create(&th[k], NULL, work, (void *)(uintptr_t)(i + k)) != 0)
+        OVR_FAIL("pthread_create failed at thread %u", i + k);
+    for (unsigned k = 0; k < n; k++) pthread_join(th[k], NULL);
+  }
+}
+
+int main(int argc, char **argv) {
+  ovr_expect_hakmem_if_asked(argc, argv);
+  /* The warm-up fills glibc's thread-stack cache and the allocator's
+   * steady-state working set, so the measurement sees only growth. */
+  run(0, WARMUP);
+  long start = rss_bytes();
+  run(WARMUP, WARMUP + THREADS);
+  long end = rss_bytes();
+  free(handoff);
+  printf("thread_churn: %d threads, RSS %ld KiB -> %ld KiB\n", THREADS, start >> 10, end >> 10);
+  if (end > start + RSS_SLACK)
+    OVR_FAIL("RSS grew by %ld KiB (limit %ld KiB)", (end - start) >> 10, RSS_SLACK >> 10);
+  return 0;
+}
