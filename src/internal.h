@@ -7,6 +7,10 @@
 
 #include "types.h"
 
+/* Everything declared below is internal to the library: hidden, so the
+ * compiler addresses it directly (no GOT load, no PLT call). */
+#pragma GCC visibility push(hidden)
+
 /* ---- os/os.c ------------------------------------------------------------------
  * Contract: every mapping is anonymous, private, read-write and zero-filled.
  * hk__os_map_aligned returns `size` bytes starting at a multiple of `align`
@@ -67,6 +71,7 @@ size_t hk__large_usable(const hk__seg_t *seg);
 void *hk__large_block(const hk__seg_t *seg);
 void hk__region_cache_release(hk__pool_t *pool, size_t keep_n, size_t keep_bytes); /* lock held */
 void hk__pool_unmap_seg(hk__pool_t *pool, hk__seg_t *seg); /* lock held; pool.c */
+hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size); /* lock held; pool.c */
 void hk__seg_commit(hk__pool_t *pool, hk__seg_t *seg, ptrdiff_t delta); /* lock held */
 
 /* ---- tiny/size_class.c ----------------------------------------------------------- */
@@ -97,11 +102,18 @@ void hk__front_reset(hk__front_t *f);       /* every queue empty (no slab touche
 void *hk__front_alloc_slow(hk__front_t *f, unsigned cls);
 void hk__slab_retire(hk__slab_t *slab);
 void hk__front_flush(hk__front_t *f);       /* give every owned slab back */
-void hk__front_collect(hk__front_t *f);     /* give back empty slabs only */
+void hk__slab_adopt(hk__slab_t *s);         /* the freer cleared DETACHED */
 
 /* ---- tiny/free.c ------------------------------------------------------------------- */
+extern uintptr_t hk__free_key;              /* random per process (heap/init.c) */
+void hk__free_key_init(void);
+bool hk__block_is_free(const hk__slab_t *s, const void *p);
 void hk__free_slow(void *p, const char *call);
 _Noreturn void hk__fatal_invalid(const char *call, const void *p, const char *what);
+#ifdef HK_CHECKED
+void hk__check_alloc(hk__slab_t *s, hk__block_t *b);
+void hk__check_slab(hk__slab_t *s);
+#endif
 
 /* ---- policy/config.c --------------------------------------------------------------- */
 const char *hk__config_check(const hk_heap_config_t *cfg);
@@ -109,6 +121,9 @@ void hk__policy_from_config(hk__policy_t *pol, const hk_heap_config_t *cfg);
 
 /* ---- heap/init.c -------------------------------------------------------------------- */
 extern struct hk_heap_s hk__heap_main;
+
+/* ---- heap/api.c ----------------------------------------------------------------------- */
+void *hk__alloc_large(hk_heap_t *heap, size_t size, size_t align, bool zero);
 hk__thread_t *hk__thread_init(void);        /* current thread's record */
 hk__front_t *hk__front_lookup(struct hk_heap_s *heap); /* slow lookup/creation */
 void hk__process_init(void);
@@ -119,5 +134,7 @@ void hk__heap_register(struct hk_heap_s *heap, bool on);
 hk_inline struct hk_heap_s *hk__heap_of_pool(hk__pool_t *pool) {
   return (struct hk_heap_s *)pool->owner_heap;
 }
+
+#pragma GCC visibility pop
 
 #endif /* HK_INTERNAL_H */

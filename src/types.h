@@ -78,8 +78,11 @@
 #define hk_inline static inline
 #endif
 
+/* A free block: list link, then the free key (hk__free_key while the block
+ * is free, cleared by malloc), which makes a double free cheap to spot. */
 typedef struct hk__block_s {
   struct hk__block_s *next;
+  uintptr_t key;
 } hk__block_t;
 
 /* ---- OS layer -------------------------------------------------------------- */

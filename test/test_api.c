@@ -353,44 +353,15 @@ static void die_double_free(void) {
 }
 #endif
 
-static void expect_abort(void (*fn)(void), const char *message) {
-  int fds[2];
-  assert_int_equal(pipe(fds), 0);
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    dup2(fds[1], STDERR_FILENO);
-    close(fds[0]);
-    fn();
-    _exit(0); /* not reached if hakmem aborts */
-  }
-  close(fds[1]);
-  char buf[512];
-  size_t len = 0;
-  ssize_t r;
-  while (len < sizeof buf - 1 && (r = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
-    len += (size_t)r;
-  buf[len] = 0;
-  close(fds[0]);
-  int status = 0;
-  assert_int_equal(waitpid(pid, &status, 0), pid);
-  if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
-    fail_msg("expected an abort with \"%s\", child exited with status %#x, stderr: %s", message,
-             status, buf);
-  if (!strstr(buf, message)) fail_msg("expected \"%s\" on stderr, got: %s", message, buf);
-}
-
 static void test_invalid_pointers_abort(void **state) {
   HKT_UNUSED(state);
-  expect_abort(die_free_stack, "hakmem: free(): invalid pointer 0x");
-  expect_abort(die_free_static, "hakmem: free(): invalid pointer 0x");
-  expect_abort(die_free_large_interior, "hakmem: free(): invalid pointer 0x");
-  expect_abort(die_realloc_stack, "hakmem: realloc(): invalid pointer 0x");
+  hkt_expect_abort(die_free_stack, "hakmem: free(): invalid pointer 0x");
+  hkt_expect_abort(die_free_static, "hakmem: free(): invalid pointer 0x");
+  hkt_expect_abort(die_free_large_interior, "hakmem: free(): invalid pointer 0x");
+  hkt_expect_abort(die_realloc_stack, "hakmem: realloc(): invalid pointer 0x");
 #ifdef HK_TEST_CHECKED
-  expect_abort(die_free_interior, "hakmem: free(): invalid pointer 0x");
-  expect_abort(die_double_free, "hakmem: free(): double free of 0x");
+  hkt_expect_abort(die_free_interior, "hakmem: free(): invalid pointer 0x");
+  hkt_expect_abort(die_double_free, "hakmem: free(): double free of 0x");
 #endif
 }
 

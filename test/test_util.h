@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Under sanitizers every access is instrumented: scale iteration counts down
@@ -142,5 +144,36 @@ static inline hk_stats_t hkt_stats(const hk_heap_t *heap) {
 }
 
 #define HKT_MIB ((size_t)1 << 20)
+
+/* Runs fn in a forked child with stderr captured: the child must die of
+ * SIGABRT and its stderr must contain message. */
+static inline void hkt_expect_abort(void (*fn)(void), const char *message) {
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[0]);
+    fn();
+    _exit(0); /* not reached if hakmem aborts */
+  }
+  close(fds[1]);
+  char buf[512];
+  size_t len = 0;
+  ssize_t r;
+  while (len < sizeof buf - 1 && (r = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
+    len += (size_t)r;
+  buf[len] = 0;
+  close(fds[0]);
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT)
+    fail_msg("expected an abort with \"%s\", child exited with status %#x, stderr: %s", message,
+             status, buf);
+  if (!strstr(buf, message)) fail_msg("expected \"%s\" on stderr, got: %s", message, buf);
+}
 
 #endif /* HAKMEM_TEST_UTIL_H */

@@ -144,7 +144,8 @@ typedef struct hk_heap_config_s {
   /* Empty SuperSlabs kept mapped for reuse; beyond this they are unmapped.
    * Default 32 (SPEED), 2 (BALANCED), 1 (LEAN). */
   uint32_t retain_superslabs;
-  /* Large-block (> HK_MID_MAX) region cache. Default 8 slots, 32 MiB. */
+  /* Large-block (> HK_MID_MAX) region cache: the most recently freed
+   * mappings, oldest evicted first. Default 16 slots, 32 MiB (SPEED). */
   uint32_t region_cache_slots;
   size_t region_cache_max_bytes;
   /* Hard budget for this heap's mapped bytes (0 = none). An allocation that

@@ -6,7 +6,6 @@
 #include "internal.h"
 #include "tiny/front_inline.h"
 
-void *hk__alloc_large(hk_heap_t *heap, size_t size, size_t align, bool zero);
 
 /* The calling thread's front for heap (the default heap's may still be the
  * empty one: its slow path initialises the thread). NULL: out of memory. */

@@ -48,6 +48,7 @@ static size_t usable_checked(const void *p, const char *call) {
   const uint8_t *bp = p;
   if (bp < s->start || bp >= s->end || (size_t)(bp - s->start) % s->block_size != 0)
     hk__fatal_invalid(call, p, "invalid pointer");
+  if (hk__block_is_free(s, p)) hk__fatal_invalid(call, p, "freed block");
   return s->block_size;
 }
 
@@ -116,10 +117,18 @@ int hk_posix_memalign(void **out, size_t alignment, size_t size) {
 }
 
 /* ---- explicit heaps ------------------------------------------------------------- */
+static hk_noinline void *heap_malloc_lookup(hk_heap_t *heap, size_t size) {
+  hk__front_t *f = hk__front_lookup(heap);
+  return f != NULL ? hk__malloc_in(f, heap, size) : NULL;
+}
+
+/* Every path ends in a tail call, so neither heap kind pays for a frame. */
 void *hk_heap_malloc(hk_heap_t *heap, size_t size) {
   if (heap == &hk__heap_main || heap == NULL) return hk__malloc_default(size);
-  hk__front_t *f = hk__front_of(heap);
-  return f != NULL ? hk__malloc_in(f, heap, size) : NULL;
+  hk__thread_t *t = hk__tls;
+  if (hk_likely(atomic_load_explicit(&t->last_heap, memory_order_relaxed) == heap))
+    return hk__malloc_in(t->last_front, heap, size);
+  return heap_malloc_lookup(heap, size);
 }
 
 void *hk_heap_calloc(hk_heap_t *heap, size_t n, size_t size) {

@@ -18,6 +18,8 @@
 #define _GNU_SOURCE
 #include <hakmem/hakmem.h>
 
+#include "heap/alloc_inline.h"
+
 #include <errno.h>
 #include <malloc.h>
 #include <stdatomic.h>
@@ -80,9 +82,11 @@ static void *ovr_pvalloc(size_t size) {
 
 /* ---- the malloc family ---------------------------------------------------- */
 
-OVR_API void *malloc(size_t size) { return hk_malloc(size); }
+/* malloc and free carry the core's inline fast paths themselves: no call,
+ * not even a jump, between the program and the thread's front. */
+OVR_API void *malloc(size_t size) { return hk__malloc_default(size); }
 
-OVR_API void free(void *p) { hk_free(p); }
+OVR_API void free(void *p) { hk__free_fast(p, "free"); }
 
 OVR_API void *calloc(size_t n, size_t size) { return hk_calloc(n, size); }
 

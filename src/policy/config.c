@@ -24,7 +24,7 @@ void hk_heap_config_init(hk_heap_config_t *cfg) {
   cfg->decommit = HK_DECOMMIT_DONTNEED;
   cfg->decommit_delay_ms = 1000;
   cfg->retain_superslabs = 32;
-  cfg->region_cache_slots = 8;
+  cfg->region_cache_slots = 16;
   cfg->region_cache_max_bytes = 32 * MIB;
   cfg->max_bytes = 0;
   cfg->os_hooks = NULL;

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <string.h>
 
-hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size);
 
 static void large_list_push(hk__pool_t *pool, hk__seg_t *s) {
   s->prev = NULL;

@@ -6,6 +6,9 @@
 
 #include <errno.h>
 #include <string.h>
+#ifdef HK_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 /* ---- intrusive lists ------------------------------------------------------- */
 static void seg_push(hk__seg_t **head, hk__seg_t *s) {
@@ -107,7 +110,6 @@ static bool budget_allows(hk__pool_t *pool, size_t more) {
 
 /* Maps a 2 MiB-aligned region for a SuperSlab or large block, registered in
  * the segment map and accounted. Lock held. */
-hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size);
 hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size) {
   if (!budget_allows(pool, size)) { errno = ENOMEM; return NULL; }
   hk__seg_t *seg = hk__os_map_aligned(&pool->os, size, HK_SEG_SIZE);
@@ -117,6 +119,9 @@ hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
+#ifdef HK_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(seg, size); /* shadow outlives an earlier unmap here */
+#endif
   seg->magic = HK_SEG_MAGIC;
   seg->pool = pool;
   seg->map_size = size;
@@ -160,6 +165,10 @@ static void slab_format(hk__slab_t *s, unsigned cls) {
   hk__seg_t *seg = seg_of_slab(s);
   unsigned idx = (unsigned)(s - seg->slabs);
   uint8_t *region_end = (uint8_t *)seg + ((size_t)(idx + 1) << seg->slab_shift);
+#ifdef HK_ASAN
+  /* Blocks of the slab's former class may still be poisoned. */
+  ASAN_UNPOISON_MEMORY_REGION(s->start, (size_t)(region_end - s->start));
+#endif
   uint32_t bsize = hk__class_size[cls];
   s->cls = (uint16_t)cls;
   s->block_size = bsize;
@@ -369,7 +378,7 @@ bool hk__slab_carve(hk__slab_t *s) {
     hk__block_t *b = (hk__block_t *)(p + i * bsize);
     b->next = head;
 #ifdef HK_CHECKED
-    ((uintptr_t *)b)[1] = 0; /* a stale free-cookie of a former class is not ours */
+    b->key = 0; /* a stale key from a former class: its poison check would fail */
 #endif
     head = b;
   }

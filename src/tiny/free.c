@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <unistd.h>
 
 #include "tiny/front_inline.h"
@@ -20,32 +21,51 @@ _Noreturn hk_cold void hk__fatal_invalid(const char *call, const void *p, const 
   abort();
 }
 
-#ifdef HK_CHECKED
-/* Checked build: a freed block carries a cookie in word 1 (derived from its
- * address and block size, so a stale cookie of another class never matches)
- * and the rest of it is filled with HK_POISON. */
-#define HK_POISON 0xDFu
-#define HK_COOKIE 0x9e3779b97f4a7c15ull
+/* Written once by hk__free_key_init (process start-up, before any block
+ * exists); a free block carries it in its key word. */
+uintptr_t hk__free_key = 0x9e3779b97f4a7c15u;
 
-static uintptr_t cookie_of(const void *p, uint32_t bsize) {
-  return ((uintptr_t)p ^ (uintptr_t)HK_COOKIE) + bsize;
+void hk__free_key_init(void) {
+  uintptr_t k = 0;
+  const uint8_t *r = (const uint8_t *)getauxval(AT_RANDOM); /* 16 bytes from exec */
+  if (r != NULL) memcpy(&k, r + 8, sizeof k);
+  k ^= (uintptr_t)&k ^ hk__free_key; /* never 0: malloc clears the word to 0 */
+  hk__free_key = k != 0 ? k : 1;
 }
 
+/* The owner's free list holds p: a double free (the key alone may, very
+ * rarely, be user data). */
+static bool is_listed(const hk__slab_t *s, const void *p) {
+  uint32_t n = 0;
+  for (const hk__block_t *b = s->free; b != NULL && n <= s->capacity; b = b->next, n++)
+    if (b == p) return true;
+  return false;
+}
+
+/* p (a block boundary of slab s) is free: for realloc, which must not
+ * resize a block that is not live. */
+bool hk__block_is_free(const hk__slab_t *s, const void *p) {
+  if (((const hk__block_t *)p)->key != hk__free_key) return false;
+  bool mine = atomic_load_explicit(&s->owner, memory_order_relaxed) == (uintptr_t)hk__tls;
+  return !mine || is_listed(s, p);
+}
+
+#ifdef HK_CHECKED
+/* Checked build: besides its key, a freed block is filled with HK_POISON
+ * past its first two words; malloc verifies the fill (write after free). */
+#define HK_POISON 0xDFu
+
 static void poison_block(hk__slab_t *s, void *p) {
-  uintptr_t *w = p;
-  if (s->block_size > 2 * sizeof(uintptr_t))
-    memset(w + 2, HK_POISON, s->block_size - 2 * sizeof(uintptr_t));
-  w[1] = cookie_of(p, s->block_size);
+  if (s->block_size > sizeof(hk__block_t))
+    memset((uint8_t *)p + sizeof(hk__block_t), HK_POISON, s->block_size - sizeof(hk__block_t));
 }
 
 void hk__check_alloc(hk__slab_t *s, hk__block_t *b) {
-  uintptr_t *w = (uintptr_t *)b;
-  if (w[1] != cookie_of(b, s->block_size)) return; /* fresh, never freed */
-  const uint8_t *q = (const uint8_t *)(w + 2);
-  for (size_t i = 0; i + 2 * sizeof(uintptr_t) < s->block_size; i++) {
+  if (b->key != hk__free_key) return; /* fresh (carve clears the key) */
+  const uint8_t *q = (const uint8_t *)b + sizeof(hk__block_t);
+  for (size_t i = 0; i + sizeof(hk__block_t) < s->block_size; i++) {
     if (q[i] != HK_POISON) hk__fatal_invalid("malloc", b, "write after free to block");
   }
-  w[1] = 0;
 }
 
 static void check_list(hk__slab_t *s, hk__block_t *b, uint32_t *n) {
@@ -61,12 +81,6 @@ void hk__check_slab(hk__slab_t *s) {
   uint32_t n = 0;
   check_list(s, s->free, &n);
   if (s->used > s->capacity) hk__fatal_invalid("malloc", s, "slab use count corrupt in");
-}
-
-/* A block whose cookie is set is probably free: confirm on the owner's lists. */
-static bool is_listed(hk__slab_t *s, const void *p) {
-  for (hk__block_t *b = s->free; b; b = b->next) if (b == p) return true;
-  return false;
 }
 #endif
 
@@ -100,15 +114,15 @@ hk_noinline void hk__free_slow(void *p, const char *call) {
       (size_t)(bp - s->start) % s->block_size != 0)
     hk__fatal_invalid(call, p, "invalid pointer");
   hk__block_t *b = p;
-  uintptr_t me = (uintptr_t)hk__tls;
-#ifdef HK_CHECKED
-  uintptr_t *w = p;
-  if (w[1] == cookie_of(p, s->block_size) &&
-      (atomic_load_explicit(&s->owner, memory_order_relaxed) != me || is_listed(s, p)))
+  bool mine = atomic_load_explicit(&s->owner, memory_order_relaxed) == (uintptr_t)hk__tls;
+  /* Another thread's list cannot be walked safely: there the key decides. */
+  if (b->key == hk__free_key && (!mine || is_listed(s, p)))
     hk__fatal_invalid(call, p, "double free of");
+#ifdef HK_CHECKED
   poison_block(s, p);
 #endif
-  if (atomic_load_explicit(&s->owner, memory_order_relaxed) == me) {
+  b->key = hk__free_key;
+  if (mine) {
     b->next = s->free;
     s->free = b;
     HK_TRACK_FREE(s, b);

@@ -181,7 +181,6 @@ void hk__front_flush(hk__front_t *f) {
 /* The freer cleared DETACHED on s: it is ours to place. Adopt it into this
  * thread's front for the slab's heap, or park it on the pool's partial list
  * if this thread has no usable front. */
-void hk__slab_adopt(hk__slab_t *s);
 void hk__slab_adopt(hk__slab_t *s) {
   hk__seg_t *seg = (hk__seg_t *)((uintptr_t)s & ~(uintptr_t)HK_SEG_MASK);
   hk__pool_t *pool = seg->pool;

@@ -7,14 +7,11 @@
 #include "internal.h"
 
 #ifdef HK_CHECKED
-void hk__check_alloc(hk__slab_t *s, hk__block_t *b);
-void hk__check_slab(hk__slab_t *s);
 #define HK_CHECK_ALLOC(s, b) hk__check_alloc(s, b)
 #else
 #define HK_CHECK_ALLOC(s, b) ((void)0)
 #endif
 
-void hk__slab_adopt(hk__slab_t *s);
 
 /* Optional annotations so users can find their own bugs with hakmem linked
  * in: a free block is inaccessible except its link word. */
@@ -44,8 +41,9 @@ hk_inline void *hk__front_alloc(hk__front_t *f, unsigned cls) {
   if (hk_unlikely(b == NULL)) return hk__front_alloc_slow(f, cls);
   s->free = b->next;
   s->used++;
-  HK_CHECK_ALLOC(s, b);
   HK_TRACK_ALLOC(s, b);
+  HK_CHECK_ALLOC(s, b);
+  b->key = 0;
   return b;
 }
 
@@ -57,13 +55,15 @@ hk_inline void *hk__front_alloc_small(hk__front_t *f, size_t size) {
   if (hk_unlikely(b == NULL)) return hk__front_alloc_slow(f, hk__small_class[g]);
   s->free = b->next;
   s->used++;
-  HK_CHECK_ALLOC(s, b);
   HK_TRACK_ALLOC(s, b);
+  HK_CHECK_ALLOC(s, b);
+  b->key = 0;
   return b;
 }
 
 /* Free of any pointer: owner fast path, everything else (NULL, foreign,
- * remote, large, detached) in hk__free_slow. */
+ * remote, large, detached, a block already carrying the free key, i.e.
+ * probably a double free) in hk__free_slow. */
 hk_inline void hk__free_fast(void *p, const char *call) {
 #ifndef HK_CHECKED
   uintptr_t a = (uintptr_t)p;
@@ -75,6 +75,9 @@ hk_inline void hk__free_fast(void *p, const char *call) {
     hk__slab_t *s = &seg->slabs[(a & HK_SEG_MASK) >> shift];
     if (hk_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == (uintptr_t)hk__tls)) {
       hk__block_t *b = (hk__block_t *)p;
+      uintptr_t key = hk__free_key;
+      if (hk_unlikely(b->key == key)) goto slow;
+      b->key = key;
       b->next = s->free;
       s->free = b;
       HK_TRACK_FREE(s, b);
@@ -82,6 +85,7 @@ hk_inline void hk__free_fast(void *p, const char *call) {
       return;
     }
   }
+slow:
 #endif
   hk__free_slow(p, call);
 }

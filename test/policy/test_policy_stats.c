@@ -19,7 +19,7 @@ static void test_presets(void **state) {
   assert_int_equal(c.decommit, HK_DECOMMIT_DONTNEED);
   assert_int_equal(c.decommit_delay_ms, 1000);
   assert_int_equal(c.retain_superslabs, 32);
-  assert_int_equal(c.region_cache_slots, 8);
+  assert_int_equal(c.region_cache_slots, 16);
   assert_int_equal(c.region_cache_max_bytes, 32 * MIB);
   assert_int_equal(c.max_bytes, 0);
   assert_null(c.os_hooks);
