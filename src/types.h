@@ -78,8 +78,10 @@
 #define hk_inline static inline
 #endif
 
-/* A free block: list link, then the free key (hk__free_key while the block
- * is free, cleared by malloc), which makes a double free cheap to spot. */
+/* A free block: list link, then its key, which makes a double free cheap
+ * to spot. malloc clears the key; a free block's key is the owner token of
+ * the slab whose free list holds it (so the owner's free compares it with a
+ * value already in a register), or hk__free_key while it waits in xfree. */
 typedef struct hk__block_s {
   struct hk__block_s *next;
   uintptr_t key;

@@ -392,9 +392,17 @@ uint32_t hk__slab_drain_xfree(hk__slab_t *s) {
   uintptr_t list = atomic_exchange_explicit(&s->xfree, 0, memory_order_acquire);
   hk__block_t *b = (hk__block_t *)(list & ~HK_XFREE_DETACHED);
   if (b == NULL) return 0;
+  /* The blocks join the free list of the slab's owner (0 on the pool side):
+   * they take its key. */
+  uintptr_t key = atomic_load_explicit(&s->owner, memory_order_relaxed);
   uint32_t n = 1;
   hk__block_t *tail = b;
-  while (tail->next != NULL) { tail = tail->next; n++; }
+  tail->key = key;
+  while (tail->next != NULL) {
+    tail = tail->next;
+    tail->key = key;
+    n++;
+  }
   tail->next = s->free;
   s->free = b;
   s->used -= n;

@@ -22,7 +22,7 @@ _Noreturn hk_cold void hk__fatal_invalid(const char *call, const void *p, const 
 }
 
 /* Written once by hk__free_key_init (process start-up, before any block
- * exists); a free block carries it in its key word. */
+ * exists); the key of blocks waiting in a slab's xfree list. */
 uintptr_t hk__free_key = 0x9e3779b97f4a7c15u;
 
 void hk__free_key_init(void) {
@@ -45,9 +45,11 @@ static bool is_listed(const hk__slab_t *s, const void *p) {
 /* p (a block boundary of slab s) is free: for realloc, which must not
  * resize a block that is not live. */
 bool hk__block_is_free(const hk__slab_t *s, const void *p) {
-  if (((const hk__block_t *)p)->key != hk__free_key) return false;
-  bool mine = atomic_load_explicit(&s->owner, memory_order_relaxed) == (uintptr_t)hk__tls;
-  return !mine || is_listed(s, p);
+  uintptr_t key = ((const hk__block_t *)p)->key;
+  uintptr_t owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
+  if (owner == (uintptr_t)hk__tls) return key == owner && is_listed(s, p);
+  /* Another thread's list cannot be walked safely: there the key decides. */
+  return key == hk__free_key || (key != 0 && key == owner);
 }
 
 #ifdef HK_CHECKED
@@ -61,7 +63,7 @@ static void poison_block(hk__slab_t *s, void *p) {
 }
 
 void hk__check_alloc(hk__slab_t *s, hk__block_t *b) {
-  if (b->key != hk__free_key) return; /* fresh (carve clears the key) */
+  if (b->key == 0) return; /* fresh: carve clears the key in this build */
   const uint8_t *q = (const uint8_t *)b + sizeof(hk__block_t);
   for (size_t i = 0; i + sizeof(hk__block_t) < s->block_size; i++) {
     if (q[i] != HK_POISON) hk__fatal_invalid("malloc", b, "write after free to block");
@@ -114,14 +116,13 @@ hk_noinline void hk__free_slow(void *p, const char *call) {
       (size_t)(bp - s->start) % s->block_size != 0)
     hk__fatal_invalid(call, p, "invalid pointer");
   hk__block_t *b = p;
-  bool mine = atomic_load_explicit(&s->owner, memory_order_relaxed) == (uintptr_t)hk__tls;
-  /* Another thread's list cannot be walked safely: there the key decides. */
-  if (b->key == hk__free_key && (!mine || is_listed(s, p)))
-    hk__fatal_invalid(call, p, "double free of");
+  uintptr_t me = (uintptr_t)hk__tls;
+  bool mine = atomic_load_explicit(&s->owner, memory_order_relaxed) == me;
+  if (hk__block_is_free(s, p)) hk__fatal_invalid(call, p, "double free of");
 #ifdef HK_CHECKED
   poison_block(s, p);
 #endif
-  b->key = hk__free_key;
+  b->key = mine ? me : hk__free_key;
   if (mine) {
     b->next = s->free;
     s->free = b;

@@ -64,8 +64,11 @@ static void q_insert_second(hk__front_t *f, hk__slab_t *s) {
 }
 
 static void own(hk__front_t *f, hk__slab_t *s) {
+  uintptr_t me = (uintptr_t)f->thread;
   s->front = f;
-  atomic_store_explicit(&s->owner, (uintptr_t)f->thread, memory_order_relaxed);
+  atomic_store_explicit(&s->owner, me, memory_order_relaxed);
+  /* Free blocks a former owner left (PARTIAL slabs) take this thread's key. */
+  for (hk__block_t *b = s->free; b != NULL; b = b->next) b->key = me;
 }
 
 static void drain_counted(hk__front_t *f, hk__slab_t *s) {

@@ -62,8 +62,8 @@ hk_inline void *hk__front_alloc_small(hk__front_t *f, size_t size) {
 }
 
 /* Free of any pointer: owner fast path, everything else (NULL, foreign,
- * remote, large, detached, a block already carrying the free key, i.e.
- * probably a double free) in hk__free_slow. */
+ * remote, large, detached, a block already carrying this thread's key,
+ * i.e. probably a double free) in hk__free_slow. */
 hk_inline void hk__free_fast(void *p, const char *call) {
 #ifndef HK_CHECKED
   uintptr_t a = (uintptr_t)p;
@@ -75,9 +75,9 @@ hk_inline void hk__free_fast(void *p, const char *call) {
     hk__slab_t *s = &seg->slabs[(a & HK_SEG_MASK) >> shift];
     if (hk_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == (uintptr_t)hk__tls)) {
       hk__block_t *b = (hk__block_t *)p;
-      uintptr_t key = hk__free_key;
-      if (hk_unlikely(b->key == key)) goto slow;
-      b->key = key;
+      uintptr_t me = (uintptr_t)hk__tls;
+      if (hk_unlikely(b->key == me)) goto slow; /* probably a double free */
+      b->key = me;
       b->next = s->free;
       s->free = b;
       HK_TRACK_FREE(s, b);
