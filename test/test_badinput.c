@@ -313,6 +313,26 @@ static void test_thread_exit_returns_cache(void **state) {
   hk_heap_destroy(h);
 }
 
+/* ---- write after free ------------------------------------------------------------------------------------ */
+#ifdef HK_TEST_CHECKED
+static void die_write_after_free(void) {
+  char *p = hk_malloc(64);
+  hk_free(p);
+  p[40] = 1;                /* past the link and key words: poisoned bytes */
+  void *q = hk_malloc(64);  /* LIFO: the same block comes back, and is checked */
+  HKT_UNUSED(q);
+}
+#endif
+
+static void test_write_after_free(void **state) {
+  HKT_UNUSED(state);
+#ifdef HK_TEST_CHECKED
+  hkt_expect_abort(die_write_after_free, "hakmem: malloc(): write after free to block 0x");
+#else
+  skip(); /* the default build does not poison free blocks (documented) */
+#endif
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_double_free),
@@ -326,6 +346,7 @@ int main(void) {
       cmocka_unit_test(test_cross_heap_cross_thread),
       cmocka_unit_test(test_fork_while_allocating),
       cmocka_unit_test(test_thread_exit_returns_cache),
+      cmocka_unit_test(test_write_after_free),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

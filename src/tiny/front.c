@@ -67,8 +67,10 @@ static void own(hk__front_t *f, hk__slab_t *s) {
   uintptr_t me = (uintptr_t)f->thread;
   s->front = f;
   atomic_store_explicit(&s->owner, me, memory_order_relaxed);
-  /* Free blocks a former owner left (PARTIAL slabs) take this thread's key. */
-  for (hk__block_t *b = s->free; b != NULL; b = b->next) b->key = me;
+  /* Free blocks a former owner left (PARTIAL slabs) take this thread's key;
+   * never-allocated ones keep key 0 (the checked build tells them apart). */
+  for (hk__block_t *b = s->free; b != NULL; b = b->next)
+    if (b->key != 0) b->key = me;
 }
 
 static void drain_counted(hk__front_t *f, hk__slab_t *s) {
