@@ -34,11 +34,10 @@
 #define HK_TRACK_FREE(s, b) ((void)0)
 #endif
 
-/* Pop a block of class cls from the front's current slab. */
-hk_inline void *hk__front_alloc(hk__front_t *f, unsigned cls) {
-  hk__slab_t *s = f->cur[cls];
+/* Pop a block from slab s, or NULL if its free list is empty. */
+hk_inline hk__block_t *hk__slab_pop(hk__slab_t *s) {
   hk__block_t *b = s->free;
-  if (hk_unlikely(b == NULL)) return hk__front_alloc_slow(f, cls);
+  if (hk_unlikely(b == NULL)) return NULL;
   s->free = b->next;
   s->used++;
   HK_TRACK_ALLOC(s, b);
@@ -47,18 +46,20 @@ hk_inline void *hk__front_alloc(hk__front_t *f, unsigned cls) {
   return b;
 }
 
-/* Pop a block for size <= HK_SMALL_MAX: the granule indexes the slab. */
+/* A block of class cls from the front's current slab. */
+hk_inline void *hk__front_alloc(hk__front_t *f, unsigned cls) {
+  hk__block_t *b = hk__slab_pop(f->cur[cls]);
+  if (hk_likely(b != NULL)) return b;
+  return hk__front_alloc_slow(f, cls);
+}
+
+/* A block for size <= HK_SMALL_MAX: the granule indexes the slab directly;
+ * the class is looked up only on the slow path. */
 hk_inline void *hk__front_alloc_small(hk__front_t *f, size_t size) {
   size_t g = (size + 15) >> 4;
-  hk__slab_t *s = f->direct[g];
-  hk__block_t *b = s->free;
-  if (hk_unlikely(b == NULL)) return hk__front_alloc_slow(f, hk__small_class[g]);
-  s->free = b->next;
-  s->used++;
-  HK_TRACK_ALLOC(s, b);
-  HK_CHECK_ALLOC(s, b);
-  b->key = 0;
-  return b;
+  hk__block_t *b = hk__slab_pop(f->direct[g]);
+  if (hk_likely(b != NULL)) return b;
+  return hk__front_alloc_slow(f, hk__small_class[g]);
 }
 
 /* Free of any pointer: owner fast path, everything else (NULL, foreign,
