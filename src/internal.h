@@ -109,7 +109,8 @@ extern uintptr_t hk__free_key;              /* random per process (heap/init.c) 
 void hk__free_key_init(void);
 bool hk__block_is_free(const hk__slab_t *s, const void *p);
 void hk__free_slow(void *p, const char *call);
-_Noreturn void hk__fatal_invalid(const char *call, const void *p, const char *what);
+_Noreturn __attribute__((noreturn)) void hk__fatal_invalid(const char *call, const void *p,
+                                                           const char *what);
 #ifdef HK_CHECKED
 void hk__check_alloc(hk__slab_t *s, hk__block_t *b);
 void hk__check_slab(hk__slab_t *s);

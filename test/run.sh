@@ -13,6 +13,19 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 build=${HAKMEM_BUILD_DIR:-build}
 jobs=${HAKMEM_JOBS:-$(nproc)}
 
+# A fresh Debian machine lacks the test dependencies: install what is missing
+# (root only; elsewhere configure reports what to install).
+pkgs=(cmake make gcc g++ pkg-config libcmocka-dev libbenchmark-dev python3 git)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [[ ${#missing[@]} -gt 0 && $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+  echo "test/run.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+fi
+
 # Later -D options win, so the caller may override the build type.
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release "$@"
 cmake --build "$build" -j"$jobs"

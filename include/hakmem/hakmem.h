@@ -202,7 +202,10 @@ HK_API size_t hk_trim(void); /* hk_heap_trim(hk_heap_default()) */
 typedef struct hk_stats_s {
   /* bytes */
   size_t live_bytes;        /* block bytes allocated and not freed (block sizes) */
-  size_t peak_live_bytes;   /* high-water mark of live_bytes, sampled on slow paths */
+  /* High-water mark of the bytes of slabs held by threads plus large blocks,
+   * updated on slow paths only: an upper bound of the peak of live_bytes
+   * (never below live_bytes). */
+  size_t peak_live_bytes;
   size_t mapped_bytes;      /* currently mapped from the OS for this heap */
   size_t peak_mapped_bytes;
   size_t committed_bytes;   /* mapped minus decommitted */
