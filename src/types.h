@@ -136,10 +136,18 @@ typedef struct hk__slab_s {
   uint32_t block_size;
   _Atomic uintptr_t owner;  /* owner token (thread record address) or 0 */
   _Atomic uintptr_t xfree;  /* remote frees; bit 0 = HK_XFREE_DETACHED */
+  uint8_t *start;           /* first block */
+  /* p is a block of this slab iff (p - start) * div_magic < div_limit (mod
+   * 2^64): Lemire's divisibility test with the bound folded in, so free
+   * rejects interior pointers with one multiply and one compare.
+   * div_magic = 2^64 / block_size rounded up (plus one for powers of two);
+   * div_limit = capacity * e with e = div_magic * block_size mod 2^64, which
+   * is what a block boundary k maps to (k * e); a FREE slab has div_limit 0. */
+  uint64_t div_magic;
+  uint64_t div_limit;
+  /* second line: slow paths */
   uint8_t *bump;            /* next never-carved block */
   uint8_t *end;             /* end of the last whole block */
-  uint8_t *start;           /* first block */
-  /* second line: slow paths */
   struct hk__front_s *front;     /* valid while owned */
   struct hk__slab_s *next, *prev;/* front queue or pool list */
   uint32_t capacity;

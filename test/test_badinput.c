@@ -57,9 +57,8 @@ static void test_foreign_pointer(void **state) {
 }
 
 /* ---- interior pointers ----------------------------------------------------------------
- * Caught on every path that leaves the owner's fast path (another thread's
- * free, large blocks, realloc); the owner's own fast path checks block
- * boundaries only in the checked build (documented). */
+ * Caught on every path: the owner's fast path tests the block boundary with
+ * one multiply (Lemire's divisibility test), the others in the slow path. */
 static void *free_interior_in_thread(void *p) {
   hk_free((char *)p + 16);
   return NULL;
@@ -79,21 +78,22 @@ static void die_interior_realloc(void) {
   void *q = hk_realloc(p + 16, 200);
   HKT_UNUSED(q);
 }
-#ifdef HK_TEST_CHECKED
 static void die_interior_owner(void) {
   char *p = hk_malloc(96);
   hk_free(p + 16);
 }
-#endif
+static void die_interior_owner_pow2(void) {
+  char *p = hk_malloc(256);
+  hk_free(p + 128); /* a multiple of 16 and half the block size */
+}
 
 static void test_interior_pointer(void **state) {
   HKT_UNUSED(state);
   hkt_expect_abort(die_interior_remote, "hakmem: free(): invalid pointer 0x");
   hkt_expect_abort(die_interior_large, "hakmem: free(): invalid pointer 0x");
   hkt_expect_abort(die_interior_realloc, "hakmem: realloc(): invalid pointer 0x");
-#ifdef HK_TEST_CHECKED
   hkt_expect_abort(die_interior_owner, "hakmem: free(): invalid pointer 0x");
-#endif
+  hkt_expect_abort(die_interior_owner_pow2, "hakmem: free(): invalid pointer 0x");
 }
 
 /* ---- realloc of a freed pointer ---------------------------------------------------------- */

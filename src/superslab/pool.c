@@ -175,6 +175,13 @@ static void slab_format(hk__slab_t *s, unsigned cls) {
   s->capacity = (uint32_t)((size_t)(region_end - s->start) / bsize);
   s->bump = s->start;
   s->end = s->start + (size_t)s->capacity * bsize;
+  /* e = magic * bsize mod 2^64 is in [1, bsize]; for a power of two the
+   * rounded-up magic is exact (e = 0), so one more keeps the test exact and
+   * the bound (k * e < capacity * e) meaningful. */
+  uint64_t magic = UINT64_MAX / bsize + 1;
+  if (magic * bsize == 0) magic++;
+  s->div_magic = magic;
+  s->div_limit = (uint64_t)s->capacity * (uint64_t)(magic * bsize);
   s->free = NULL;
   s->used = 0;
   atomic_store_explicit(&s->xfree, 0, memory_order_relaxed);
@@ -285,6 +292,7 @@ void hk__pool_give_back_locked(hk__pool_t *pool, hk__slab_t *s) {
   s->state = HK_SLAB_FREE;
   s->free = NULL;
   s->end = s->start;
+  s->div_limit = 0;
   slab_push(&pool->free_slabs[seg->kind], s);
   if (--seg->used_slabs == 0) {
     seg_became_empty(pool, seg);

@@ -63,8 +63,8 @@ hk_inline void *hk__front_alloc_small(hk__front_t *f, size_t size) {
 }
 
 /* Free of any pointer: owner fast path, everything else (NULL, foreign,
- * remote, large, detached, a block already carrying this thread's key,
- * i.e. probably a double free) in hk__free_slow. */
+ * interior, remote, large, detached, a block already carrying this
+ * thread's key, i.e. probably a double free) in hk__free_slow. */
 hk_inline void hk__free_fast(void *p, const char *call) {
 #ifndef HK_CHECKED
   uintptr_t a = (uintptr_t)p;
@@ -77,6 +77,8 @@ hk_inline void hk__free_fast(void *p, const char *call) {
     if (hk_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == (uintptr_t)hk__tls)) {
       hk__block_t *b = (hk__block_t *)p;
       uintptr_t me = (uintptr_t)hk__tls;
+      if (hk_unlikely((uint64_t)(a - (uintptr_t)s->start) * s->div_magic >= s->div_limit))
+        goto slow; /* not a block boundary: an interior or stray pointer */
       if (hk_unlikely(b->key == me)) goto slow; /* probably a double free */
       b->key = me;
       b->next = s->free;
