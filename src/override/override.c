@@ -1,8 +1,9 @@
 /* libhakmem_malloc.so: the C malloc family on top of the hakmem default heap.
  *
- * Every function is a thin shim over an hk_ entry point. The library is linked
- * with -Bsymbolic-functions, so `malloc` reaches `hk_malloc` by a direct jump
- * inside this object (no PLT) even though hk_malloc is exported too; and
+ * malloc and free inline the core's fast paths (heap/alloc_inline.h); the
+ * other functions are thin shims over hk_ entry points. The library is linked
+ * with -Bsymbolic-functions, so those reach the core by a direct jump inside
+ * this object (no PLT) even though the hk_ names are exported too; and
  * since the hk_ symbols are exported from the same object, a program that
  * calls hk_malloc/hk_free directly shares the one allocator with malloc.
  *
