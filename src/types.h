@@ -194,7 +194,10 @@ typedef struct hk__pool_s {
   hk__seg_t *empty_segs;                 /* retained empty segments */
   hk__seg_t *large;                      /* live LARGE segments */
   hk__slab_t *free_slabs[2];             /* FREE slabs of `segs`, by kind */
-  hk__slab_t *partial[HK_NUM_CLASSES];   /* unowned slabs with blocks out */
+  hk__slab_t *partial[HK_NUM_CLASSES];   /* unowned slabs with blocks out: FIFO */
+  hk__slab_t *partial_tail[HK_NUM_CLASSES];
+  unsigned sweep_cls;                    /* next class whose oldest partial is checked */
+  size_t n_partial;
   hk__region_t cache[HK_REGION_CACHE_MAX];
   uint32_t cache_n;
   size_t cache_bytes;

@@ -34,6 +34,23 @@ static void slab_remove(hk__slab_t **head, hk__slab_t *s) {
   s->next = s->prev = NULL;
 }
 
+/* PARTIAL slabs queue oldest first, so every one of them is reused in turn
+ * (a LIFO would leave the oldest, often emptied by remote frees, parked). */
+static void partial_append(hk__pool_t *pool, hk__slab_t *s) {
+  hk__slab_t **tail = &pool->partial_tail[s->cls];
+  s->next = NULL;
+  s->prev = *tail;
+  if (*tail) (*tail)->next = s; else pool->partial[s->cls] = s;
+  *tail = s;
+  pool->n_partial++;
+}
+static void partial_remove(hk__pool_t *pool, hk__slab_t *s) {
+  if (s->prev) s->prev->next = s->next; else pool->partial[s->cls] = s->next;
+  if (s->next) s->next->prev = s->prev; else pool->partial_tail[s->cls] = s->prev;
+  s->next = s->prev = NULL;
+  pool->n_partial--;
+}
+
 static hk__seg_t *seg_of_slab(const hk__slab_t *slab) {
   return (hk__seg_t *)((uintptr_t)slab & ~(uintptr_t)HK_SEG_MASK);
 }
@@ -244,11 +261,31 @@ static hk__seg_t *take_empty_seg(hk__pool_t *pool, unsigned kind) {
 }
 
 /* ---- acquire / give back ------------------------------------------------------------ */
+/* Remote frees into a PARTIAL slab wait in its xfree list until someone
+ * drains it. Each acquire drains the oldest partial slab of one class, round
+ * robin, and frees it if that emptied it: slabs of classes nobody allocates
+ * any more do not hold memory for ever. Lock held. */
+static void sweep_partial(hk__pool_t *pool) {
+  for (unsigned i = 0; pool->n_partial > 0 && i < HK_NUM_CLASSES; i++) {
+    unsigned c = pool->sweep_cls;
+    pool->sweep_cls = (c + 1) % HK_NUM_CLASSES;
+    hk__slab_t *s = pool->partial[c];
+    if (s == NULL) continue;
+    hk__slab_drain_xfree(s);
+    if (s->used == 0) {
+      partial_remove(pool, s);
+      hk__pool_give_back_locked(pool, s);
+    }
+    return;
+  }
+}
+
 hk__slab_t *hk__pool_acquire(hk__pool_t *pool, unsigned cls) {
   pthread_mutex_lock(&pool->lock);
+  sweep_partial(pool);
   hk__slab_t *s = pool->partial[cls];
   if (s != NULL) {
-    slab_remove(&pool->partial[cls], s);
+    partial_remove(pool, s);
     s->state = HK_SLAB_OWNED;
     pthread_mutex_unlock(&pool->lock);
     return s;
@@ -284,7 +321,7 @@ hk__slab_t *hk__pool_acquire(hk__pool_t *pool, unsigned cls) {
 void hk__pool_give_back_locked(hk__pool_t *pool, hk__slab_t *s) {
   if (s->used != 0) {
     s->state = HK_SLAB_PARTIAL;
-    slab_push(&pool->partial[s->cls], s);
+    partial_append(pool, s);
     return;
   }
   hk__seg_t *seg = seg_of_slab(s);
@@ -337,7 +374,7 @@ size_t hk__pool_trim(hk__pool_t *pool) {
       n = s->next;
       hk__slab_drain_xfree(s);
       if (s->used == 0) {
-        slab_remove(&pool->partial[c], s);
+        partial_remove(pool, s);
         hk__pool_give_back_locked(pool, s);
       }
     }
