@@ -124,6 +124,7 @@ WORKLOADS=(
   "random_mixed|bench_random_mixed|$RM_ITERS 400 1|1|random_mixed: 1 thread, 400 slots, sizes 16..1039, $RM_ITERS ops (an op is one malloc or one free)"
   "random_mixed_medium|bench_random_mixed|$RM_WIDE_ITERS 400 1 4096 32768|0|random_mixed_medium: as random_mixed with sizes 4096..32768, $RM_WIDE_ITERS ops"
   "random_mixed_wide|bench_random_mixed|$RM_WIDE_ITERS 400 1 16 32768|0|random_mixed_wide: as random_mixed with sizes 16..32768, $RM_WIDE_ITERS ops"
+  "mt_remote_0|bench_mt_remote|2 $MT_ITERS 400 16 1039 0|0|mt_remote_0: 2 threads x $MT_ITERS ops of random_mixed, every free on the allocating thread"
   "mt_remote_50|bench_mt_remote|2 $MT_ITERS 400 16 1039 50|0|mt_remote_50: 2 threads x $MT_ITERS ops of random_mixed, 50% of frees handed to the other thread through a ring"
   "larson|bench_larson|2 $LARSON_OPS 8 1000 1000 4141|0|larson: 2 threads x $LARSON_OPS ops on a shared array of 2000 blocks (8..1000 B) swapped by atomic exchange; an op is one malloc + one free"
 )
