@@ -131,7 +131,7 @@ typedef struct hk__slab_s {
   /* Blocks in xfree (>= the true count while racing); on the line a remote
    * free already writes (xfree), so counting costs no extra cache line. */
   _Atomic uint32_t xpending;
-  uint32_t spare_;
+  uint32_t reserved_;        /* padding: keeps the line layout explicit */
   uint32_t used;            /* owner: blocks out (incl. undrained remote frees) */
   uint32_t block_size;
   _Atomic uintptr_t owner;  /* owner token (thread record address) or 0 */
