@@ -37,14 +37,7 @@
 
 #define HKT_UNUSED(x) ((void)(x))
 
-static inline uint64_t hkt_mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
+#include "test_mix.h"
 
 /* Word i of a pattern: a different odd stride per seed keeps neighbouring
  * words distinct while the loop stays cheap enough to vectorise. */

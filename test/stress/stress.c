@@ -30,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "../test_mix.h"
 #include <time.h>
 
 #ifdef STRESS_HK
@@ -84,14 +86,6 @@ static _Noreturn void fail(const char *fmt, ...) {
 
 typedef struct { uint64_t s; } rng_t;
 
-static uint64_t mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
 
 static uint64_t rnd(rng_t *r) {
   uint64_t x = r->s;
@@ -121,7 +115,7 @@ static size_t pick_size(rng_t *r) {
 #define EDGE_WORDS 32
 #define PAGE_WORDS 512
 
-static uint64_t key_of(const void *p) { return mix64((uintptr_t)p) | 1; }
+static uint64_t key_of(const void *p) { return hkt_mix64((uintptr_t)p) | 1; }
 static uint64_t word_val(uint64_t key, size_t i) { return key + i * 0x9E3779B97F4A7C15ULL; }
 
 /* Next sampled word index after i in a block of n words. */
@@ -276,7 +270,7 @@ static void *swap_transfer(rng_t *r, void *p) {
 
 static void *worker_main(void *arg) {
   worker_t *w = arg;
-  rng_t r = {mix64(((uint64_t)w->iter << 32) ^ (uint64_t)w->tid ^ 0x5eed) | 1};
+  rng_t r = {hkt_mix64(((uint64_t)w->iter << 32) ^ (uint64_t)w->tid ^ 0x5eed) | 1};
   size_t n = 0;
   /* Threads differ in how much they do, so some exit while others run. */
   size_t ops = (size_t)g_scale * 200 * (size_t)(w->tid % 4 + 1);
