@@ -64,17 +64,18 @@ static uintptr_t region_base(void) {
   return b;
 }
 
+/* g_region is 0 until the region exists, so the range test needs no
+ * separate "initialised?" check (and catches NULL too). Relaxed loads: a
+ * pointer into the region can only come from this thread or one that
+ * synchronised with it through the program's own hand-off. */
 static int is_small(const void *p) {
-  uintptr_t b = atomic_load_explicit(&g_base, memory_order_acquire);
-  return b && (uintptr_t)p - b < g_region;
+  uintptr_t b = atomic_load_explicit(&g_base, memory_order_relaxed);
+  return (uintptr_t)p - b < g_region;
 }
 
-static void *small_alloc(void) {
-  void *p = t_free_list;
-  if (p) {
-    t_free_list = *(void **)p;
-    return p;
-  }
+/* Out of line, so the fast paths below compile to a handful of
+ * instructions with no stack frame: the floor must stay a floor. */
+__attribute__((noinline)) static void *small_refill(void) {
   if (t_bump == t_bump_end) {
     uintptr_t b = region_base();
     if (!b) return NULL;
@@ -84,7 +85,7 @@ static void *small_alloc(void) {
     /* Whole blocks only: the chunk tail that does not fit is wasted. */
     t_bump_end = t_bump + (FLOOR_CHUNK / FLOOR_BLOCK) * FLOOR_BLOCK;
   }
-  p = t_bump;
+  void *p = t_bump;
   t_bump += FLOOR_BLOCK;
   return p;
 }
@@ -108,23 +109,38 @@ static size_t usable(const void *p) {
   return h->len - (size_t)((const char *)p - (const char *)h->base);
 }
 
-static void *floor_alloc(size_t size, size_t align) {
-  void *p = (size <= FLOOR_BLOCK && align <= 64) ? small_alloc() : large_alloc(size, align);
+__attribute__((noinline)) static void *floor_alloc_slow(size_t size, size_t align) {
+  void *p = (size <= FLOOR_BLOCK && align <= 64) ? small_refill() : large_alloc(size, align);
   if (!p) errno = ENOMEM;
   return p;
 }
 
+static inline void *floor_alloc(size_t size, size_t align) {
+  if (__builtin_expect(size <= FLOOR_BLOCK && align <= 64, 1)) {
+    void *p = t_free_list;
+    if (__builtin_expect(p != NULL, 1)) {
+      t_free_list = *(void **)p;
+      return p;
+    }
+  }
+  return floor_alloc_slow(size, align);
+}
+
 FLOOR_API void *malloc(size_t size) { return floor_alloc(size, 16); }
 
-FLOOR_API void free(void *p) {
+__attribute__((noinline)) static void free_large(void *p) {
   if (!p) return;
-  if (is_small(p)) {
+  large_hdr_t *h = (large_hdr_t *)p - 1;
+  munmap(h->base, h->len);
+}
+
+FLOOR_API void free(void *p) {
+  if (__builtin_expect(is_small(p), 1)) {
     *(void **)p = t_free_list;
     t_free_list = p;
     return;
   }
-  large_hdr_t *h = (large_hdr_t *)p - 1;
-  munmap(h->base, h->len);
+  free_large(p);
 }
 
 FLOOR_API void *calloc(size_t n, size_t size) {

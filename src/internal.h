@@ -96,6 +96,21 @@ extern const hk__slab_t hk__slab_empty;
 extern hk__thread_t hk__thread_empty;
 extern __thread hk__thread_t *hk__tls __attribute__((tls_model("initial-exec")));
 
+/* The calling thread's owner token: its thread pointer, which the TLS ABI
+ * keeps where one instruction reads it (%fs:0 on x86-64), so free compares
+ * a slab's owner with it without loading hk__tls. Unique among live
+ * threads, and never 0; a thread disowns its slabs before it exits, so a
+ * later thread that gets the same thread pointer owns nothing by it. */
+hk_inline uintptr_t hk__self_token(void) {
+#if defined(__clang__) && defined(__x86_64__)
+  return *(const uintptr_t __seg_fs *)0; /* clang: folds into a cmp operand */
+#elif defined(__GNUC__) && (__GNUC__ >= 11 || defined(__aarch64__))
+  return (uintptr_t)__builtin_thread_pointer();
+#else
+  return (uintptr_t)&hk__tls;
+#endif
+}
+
 void hk__front_init(hk__front_t *f, struct hk_heap_s *heap, hk__thread_t *t);
 void hk__front_reset(hk__front_t *f);       /* every queue empty (no slab touched) */
 void *hk__front_alloc_slow(hk__front_t *f, unsigned cls);

@@ -23,8 +23,8 @@
  *   Front (hk__front_t, src/tiny): one thread's cache for one heap: per size
  *     class, a queue of slabs that thread owns. Only its thread touches it.
  *   Thread record (hk__thread_t): per thread; embeds the default heap's front
- *     and lists the fronts of other heaps. Its address is the owner token
- *     written into slabs it owns.
+ *     and lists the fronts of other heaps. Its token (the thread pointer, see
+ *     hk__self_token) is the owner written into slabs it owns.
  *   Heap (hk_heap_s, src/heap): validated policy + pool + its fronts.
  *
  * Ownership protocol of a slab (the invariant everything relies on):
@@ -134,7 +134,7 @@ typedef struct hk__slab_s {
   uint32_t reserved_;        /* padding: keeps the line layout explicit */
   uint32_t used;            /* owner: blocks out (incl. undrained remote frees) */
   uint32_t block_size;
-  _Atomic uintptr_t owner;  /* owner token (thread record address) or 0 */
+  _Atomic uintptr_t owner;  /* owner token (thread pointer) or 0 */
   _Atomic uintptr_t xfree;  /* remote frees; bit 0 = HK_XFREE_DETACHED */
   uint8_t *start;           /* first block */
   /* p is a block of this slab iff (p - start) * div_magic < div_limit (mod
@@ -224,9 +224,12 @@ typedef struct hk__front_s {
 
 typedef struct hk__thread_s {
   hk__front_t main;                /* front of the default heap */
-  struct hk_heap_s *_Atomic last_heap; /* one-entry cache for hk_heap_malloc */
+  /* One-entry cache for hk_heap_malloc: the default heap until the thread
+   * uses a user heap, then the user heap it used last. */
+  struct hk_heap_s *_Atomic last_heap;
   hk__front_t *last_front;
   hk__front_t *fronts;             /* fronts of user heaps */
+  uintptr_t token;                 /* hk__self_token() of its thread: owner of its slabs */
   int live;                        /* 0 only for hk__thread_empty */
 } hk__thread_t;
 

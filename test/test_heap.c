@@ -3,6 +3,7 @@
  * trim, and the statistics interface. */
 #include "test_util.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
 
@@ -194,6 +195,42 @@ static void test_heaps_independent(void **state) {
   hk_free(d);
   free(a);
   free(b);
+}
+
+/* hk_heap_malloc caches the thread's last heap: every mix of default, NULL
+ * and user heaps must land in the heap asked for, also once the cached
+ * heap is destroyed and on a thread's very first call. */
+static void *heap_cache_mix(void *arg) {
+  hk_heap_t *user = arg;
+  hk_heap_t *seq[] = {NULL, hk_heap_default(), user, NULL, user, hk_heap_default(), user};
+  for (size_t i = 0; i < sizeof seq / sizeof seq[0]; i++) {
+    void *p = hk_heap_malloc(seq[i], 48 + 16 * i);
+    assert_non_null(p);
+    assert_ptr_equal(hk_heap_of(p), seq[i] ? seq[i] : hk_heap_default());
+    hk_free(p);
+  }
+  return NULL;
+}
+
+static void test_heap_malloc_cache(void **state) {
+  HKT_UNUSED(state);
+  hk_heap_t *h = hk_heap_create(NULL);
+  assert_non_null(h);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, heap_cache_mix, h), 0);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  heap_cache_mix(h);
+  void *p = hk_heap_malloc(h, 100); /* h is now this thread's cached heap */
+  assert_non_null(p);
+  hk_heap_destroy(h);
+  void *q = hk_heap_malloc(NULL, 100);
+  void *r = hk_heap_malloc(hk_heap_default(), 100);
+  assert_non_null(q);
+  assert_non_null(r);
+  assert_ptr_equal(hk_heap_of(q), hk_heap_default());
+  assert_ptr_equal(hk_heap_of(r), hk_heap_default());
+  hk_free(q);
+  hk_free(r);
 }
 
 static void test_destroy_cycles_no_growth(void **state) {
@@ -549,6 +586,7 @@ int main(void) {
       cmocka_unit_test(test_config_presets),
       cmocka_unit_test(test_config_invalid),
       cmocka_unit_test(test_heaps_independent),
+      cmocka_unit_test(test_heap_malloc_cache),
       cmocka_unit_test(test_destroy_cycles_no_growth),
       cmocka_unit_test(test_max_bytes_budget),
       cmocka_unit_test(test_os_hooks_balance),

@@ -117,18 +117,23 @@ int hk_posix_memalign(void **out, size_t alignment, size_t size) {
 }
 
 /* ---- explicit heaps ------------------------------------------------------------- */
-static hk_noinline void *heap_malloc_lookup(hk_heap_t *heap, size_t size) {
+/* The cache missed: the default heap (not cached once a user heap was
+ * used, so a thread that mixes the two never takes the lookup's lock for
+ * the default heap), or another user heap. */
+static hk_noinline void *heap_malloc_miss(hk_heap_t *heap, size_t size) {
+  if (heap == &hk__heap_main || heap == NULL) return hk__malloc_default(size);
   hk__front_t *f = hk__front_lookup(heap);
   return f != NULL ? hk__malloc_in(f, heap, size) : NULL;
 }
 
-/* Every path ends in a tail call, so neither heap kind pays for a frame. */
+/* One compare finds the front of the heap the thread used last, default or
+ * user (a new thread's empty record caches the default heap, so its first
+ * call initialises it on the slow path). Every path ends in a tail call. */
 void *hk_heap_malloc(hk_heap_t *heap, size_t size) {
-  if (heap == &hk__heap_main || heap == NULL) return hk__malloc_default(size);
   hk__thread_t *t = hk__tls;
   if (hk_likely(atomic_load_explicit(&t->last_heap, memory_order_relaxed) == heap))
     return hk__malloc_in(t->last_front, heap, size);
-  return heap_malloc_lookup(heap, size);
+  return heap_malloc_miss(heap, size);
 }
 
 void *hk_heap_calloc(hk_heap_t *heap, size_t n, size_t size) {

@@ -43,6 +43,10 @@ hk_heap_t *hk_heap_create(const hk_heap_config_t *cfg) {
   return heap;
 }
 
+/* What a thread's hk_heap_malloc cache holds once its heap is destroyed:
+ * an address no caller can pass. */
+static char dead_heap;
+
 void hk_heap_destroy(hk_heap_t *heap) {
   if (heap == NULL || heap == &hk__heap_main || heap->magic != HK_HEAP_MAGIC) return;
   hk__global_lock();
@@ -51,8 +55,9 @@ void hk_heap_destroy(hk_heap_t *heap) {
   for (hk__front_t *f = heap->fronts; f != NULL; f = f->hnext) {
     hk__front_reset(f);
     f->heap = NULL;
+    /* Not NULL: hk_heap_malloc(NULL, n) would hit the cache. */
     hk_heap_t *expect = heap;
-    atomic_compare_exchange_strong_explicit(&f->thread->last_heap, &expect, NULL,
+    atomic_compare_exchange_strong_explicit(&f->thread->last_heap, &expect, (hk_heap_t *)(void *)&dead_heap,
                                             memory_order_relaxed, memory_order_relaxed);
   }
   heap->fronts = NULL;

@@ -74,6 +74,9 @@ hk__thread_t *hk__thread_init(void) {
   t = hk__meta_alloc(sizeof *t);
   if (t == NULL) return NULL;
   hk__front_init(&t->main, &hk__heap_main, t);
+  t->token = hk__self_token();
+  t->last_front = &t->main;
+  atomic_store_explicit(&t->last_heap, &hk__heap_main, memory_order_relaxed);
   t->live = 1;
   hk__tls = t;
   /* May allocate (glibc, keys >= 32): t is already installed, so that works. */

@@ -47,7 +47,7 @@ static bool is_listed(const hk__slab_t *s, const void *p) {
 bool hk__block_is_free(const hk__slab_t *s, const void *p) {
   uintptr_t key = ((const hk__block_t *)p)->key;
   uintptr_t owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
-  if (owner == (uintptr_t)hk__tls) return key == owner && is_listed(s, p);
+  if (owner == hk__self_token()) return key == owner && is_listed(s, p);
   /* Another thread's list cannot be walked safely: there the key decides. */
   return key == hk__free_key || (key != 0 && key == owner);
 }
@@ -116,7 +116,7 @@ hk_noinline void hk__free_slow(void *p, const char *call) {
       (size_t)(bp - s->start) % s->block_size != 0)
     hk__fatal_invalid(call, p, "invalid pointer");
   hk__block_t *b = p;
-  uintptr_t me = (uintptr_t)hk__tls;
+  uintptr_t me = hk__self_token();
   bool mine = atomic_load_explicit(&s->owner, memory_order_relaxed) == me;
   if (hk__block_is_free(s, p)) hk__fatal_invalid(call, p, "double free of");
 #ifdef HK_CHECKED

@@ -15,7 +15,9 @@ const hk__slab_t hk__slab_empty;
 #define EMPTY ((hk__slab_t *)&hk__slab_empty)
 hk__thread_t hk__thread_empty = {.main = {.direct = {[0 ... HK_GRANULES - 1] = EMPTY},
                                           .cur = {[0 ... HK_NUM_CLASSES - 1] = EMPTY},
-                                          .thread = &hk__thread_empty}};
+                                          .thread = &hk__thread_empty},
+                                 .last_heap = &hk__heap_main,
+                                 .last_front = &hk__thread_empty.main};
 __thread hk__thread_t *hk__tls __attribute__((tls_model("initial-exec"))) = &hk__thread_empty;
 
 /* The only writer of cur[] and direct[]. Granules g of class c (<= 31) are
@@ -64,7 +66,7 @@ static void q_insert_second(hk__front_t *f, hk__slab_t *s) {
 }
 
 static void own(hk__front_t *f, hk__slab_t *s) {
-  uintptr_t me = (uintptr_t)f->thread;
+  uintptr_t me = f->thread->token;
   s->front = f;
   atomic_store_explicit(&s->owner, me, memory_order_relaxed);
   /* Free blocks a former owner left (PARTIAL slabs) take this thread's key;

@@ -74,9 +74,9 @@ hk_inline void hk__free_fast(void *p, const char *call) {
                 (shift = atomic_load_explicit(&hk__segmap[idx], memory_order_relaxed)) != 0)) {
     hk__seg_t *seg = (hk__seg_t *)(a & ~(uintptr_t)HK_SEG_MASK);
     hk__slab_t *s = &seg->slabs[(a & HK_SEG_MASK) >> shift];
-    if (hk_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == (uintptr_t)hk__tls)) {
+    uintptr_t me = atomic_load_explicit(&s->owner, memory_order_relaxed);
+    if (hk_likely(me == hk__self_token())) {
       hk__block_t *b = (hk__block_t *)p;
-      uintptr_t me = (uintptr_t)hk__tls;
       if (hk_unlikely((uint64_t)(a - (uintptr_t)s->start) * s->div_magic >= s->div_limit))
         goto slow; /* not a block boundary: an interior or stray pointer */
       if (hk_unlikely(b->key == me)) goto slow; /* probably a double free */
