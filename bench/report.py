@@ -127,15 +127,87 @@ def callgrind_lines(cg, markdown):
         except (ValueError, KeyError, ZeroDivisionError):
             vals.append((r.get("allocator", "?"), None))
     floor = dict(vals).get("floor")
-    head = ["allocator", "Ir/op", "above floor"]
-    body = [[a, fmt(v, ".1f", "FAILED"),
-             fmt(v - floor if (v is not None and floor is not None) else None, "+.1f")]
+    mi = dict(vals).get("mimalloc")
+    mi_above = mi - floor if (mi is not None and floor is not None) else None
+
+    def above(v):
+        return v - floor if (v is not None and floor is not None) else None
+
+    def vs_mi(v):  # the issue's figure: own cost relative to mimalloc's own cost
+        a = above(v)
+        return a / mi_above if (a is not None and mi_above) else None
+
+    head = ["allocator", "Ir/op", "above floor", "above floor / mimalloc's"]
+    body = [[a, fmt(v, ".1f", "FAILED"), fmt(above(v), "+.1f"), fmt(vs_mi(v), ".2f")]
             for a, v in vals]
     if markdown:
-        return ["| " + " | ".join(head) + " |", "|---|---|---|"] + \
+        return ["| " + " | ".join(head) + " |", "|---|---|---|---|"] + \
                ["| " + " | ".join(b) + " |" for b in body]
     return ["  ".join(h.ljust(14) for h in head)] + \
            ["  ".join(c.ljust(14) for c in b) for b in body]
+
+
+def target_lines(rows, cg, micro):
+    """The speed and footprint targets, each beside the figure this run measured."""
+    idx = {(r["workload"], r["allocator"]): r for r in rows}
+
+    def ratio(wl, al="hakmem", key="ratio"):
+        r = idx.get((wl, al))
+        if r is None:
+            return None
+        if key == "rss":
+            b = idx.get((wl, BASELINE))
+            return r["rss_mib"] / b["rss_mib"] if (b and b["rss_mib"] and r["rss_mib"]) else None
+        return r[key]
+
+    ir = {}
+    for r in cg:
+        try:
+            ir[r["allocator"]] = int(r["ir"]) / int(r["ops"])
+        except (ValueError, KeyError, ZeroDivisionError):
+            pass
+    ir_ratio = None
+    if all(k in ir for k in ("floor", "mimalloc", "hakmem")) and ir["mimalloc"] > ir["floor"]:
+        ir_ratio = (ir["hakmem"] - ir["floor"]) / (ir["mimalloc"] - ir["floor"])
+    pairs = []  # (size, hakmem ns / mimalloc ns) for the malloc+free pair
+    hk, mi = micro.get("hakmem", {}), micro.get(BASELINE, {})
+    for n, v in hk.items():
+        if n.startswith("BM_MallocFree/") and n in mi and mi[n]:
+            size = int(n.split("/")[1])
+            if size <= 1024:
+                pairs.append((size, v / mi[n]))
+    pairs.sort()
+    rss_all = [(r["workload"], a) for r in rows if r["allocator"] in ("hakmem", "hakmem-direct")
+               for a in [ratio(r["workload"], r["allocator"], "rss")] if a is not None]
+    worst = max(rss_all, key=lambda x: x[1]) if rss_all else None
+
+    T = []  # (what, target, measured text, met or None)
+
+    def add(what, target, v, ok, spec=".2f"):
+        T.append((what, target, fmt(v, spec), None if v is None else ok(v)))
+
+    add("random_mixed Ir/op above floor, hakmem / mimalloc", "<= 0.5", ir_ratio, lambda v: v <= 0.5)
+    add("random_mixed throughput, preload", ">= 1.05", ratio("random_mixed"), lambda v: v >= 1.05)
+    add("random_mixed throughput, direct hk_heap_malloc", ">= 1.15",
+        ratio("random_mixed", "hakmem-direct"), lambda v: v >= 1.15)
+    add("random_mixed peak RSS", "<= 1.2", ratio("random_mixed", key="rss"), lambda v: v <= 1.2)
+    # Start-up and warm-up are in this count, so it cannot decide the goal.
+    add("random_mixed syscalls/op (short strace run, start-up included)", "<= 1e-8 after warm-up",
+        (idx.get(("random_mixed", "hakmem")) or {}).get("sys_per_op"), lambda v: None, ".2e")
+    for wl in ("random_mixed_medium", "random_mixed_wide", "mt_remote_0", "mt_remote_50", "larson"):
+        add(f"{wl} throughput, preload", ">= 1.0", ratio(wl), lambda v: v >= 1.0)
+    if pairs:
+        bad = [f"{sz} B ({r:.2f})" for sz, r in pairs if r > 1.0]
+        T.append(("malloc+free pair 16-1024 B, ns", "<= 1.0 at every size",
+                  f"{len(pairs) - len(bad)} of {len(pairs)} sizes <= 1.0"
+                  + (("; above: " + ", ".join(bad)) if bad else ""), not bad))
+    if worst:
+        T.append(("peak RSS, every workload (worst)", "<= 1.5",
+                  f"{worst[1]:.2f} ({worst[0]})", worst[1] <= 1.5))
+    head = ["figure (hakmem vs mimalloc)", "goal", "measured", "met"]
+    body = [[w, g, m, "-" if ok is None else ("yes" if ok else "no")] for w, g, m, ok in T]
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + \
+           ["| " + " | ".join(b) + " |" for b in body]
 
 
 def read_micro(micro_dir):
@@ -239,7 +311,15 @@ def write_markdown(path, meta, rows, cg, chart, notes, micro):
     vers = sorted(k for k in meta if k.startswith("version."))
     if vers:
         L.append("- versions: " + ", ".join(f"{k[8:]} {meta[k]}" for k in vers))
-    L += ["", "## Results", ""]
+    L += ["", "## Targets", ""]
+    L += target_lines(rows, cg, micro)
+    L += ["", "The speed and footprint goals, each beside this run's figure: ratios "
+          "to mimalloc (throughput above 1 is faster, RSS and ns below 1 are "
+          "better). Lanes this run skipped show `-`. The syscall count comes "
+          "from a short strace run that includes start-up and warm-up, so it "
+          "cannot decide the after-warm-up goal; docs/policies.md has the "
+          "steady-state count (heap counters after the warm-up).", ""]
+    L += ["## Results", ""]
     L += table_lines(rows, markdown=True)
     L += ["", "Throughput is the median over the repetitions (allocators interleaved "
           "A B C ... A B C ...); CV is the population coefficient of variation of "

@@ -224,8 +224,10 @@ typedef struct hk__front_s {
 
 typedef struct hk__thread_s {
   hk__front_t main;                /* front of the default heap */
-  /* One-entry cache for hk_heap_malloc: the default heap until the thread
-   * uses a user heap, then the user heap it used last. */
+  /* One-entry cache for hk_heap_malloc: the user heap the thread used
+   * last. Never NULL (hk_heap_malloc(NULL, n) must miss): the default heap
+   * (tested before the cache) until a user heap is used; a dead-heap
+   * sentinel once that heap is destroyed. */
   struct hk_heap_s *_Atomic last_heap;
   hk__front_t *last_front;
   hk__front_t *fronts;             /* fronts of user heaps */

@@ -11,9 +11,9 @@
  * empty one: its slow path initialises the thread). NULL: out of memory. */
 hk_inline hk__front_t *hk__front_of(hk_heap_t *heap) {
   hk__thread_t *t = hk__tls;
+  if (heap == &hk__heap_main) return &t->main;
   if (hk_likely(atomic_load_explicit(&t->last_heap, memory_order_relaxed) == heap))
     return t->last_front;
-  if (heap == &hk__heap_main) return &t->main;
   return hk__front_lookup(heap);
 }
 

@@ -117,19 +117,19 @@ int hk_posix_memalign(void **out, size_t alignment, size_t size) {
 }
 
 /* ---- explicit heaps ------------------------------------------------------------- */
-/* The cache missed: the default heap (not cached once a user heap was
- * used, so a thread that mixes the two never takes the lookup's lock for
- * the default heap), or another user heap. */
+/* NULL means the default heap; any other heap is not the thread's last. */
 static hk_noinline void *heap_malloc_miss(hk_heap_t *heap, size_t size) {
-  if (heap == &hk__heap_main || heap == NULL) return hk__malloc_default(size);
+  if (heap == NULL) return hk__malloc_default(size);
   hk__front_t *f = hk__front_lookup(heap);
   return f != NULL ? hk__malloc_in(f, heap, size) : NULL;
 }
 
-/* One compare finds the front of the heap the thread used last, default or
- * user (a new thread's empty record caches the default heap, so its first
- * call initialises it on the slow path). Every path ends in a tail call. */
+/* The default heap's front is embedded in the thread record, so it is
+ * tested first by address: going through the cache would add a dependent
+ * load (last_front) to every allocation, which measured 3-6% slower. A
+ * user heap then hits the one-entry cache. Every path ends in a tail call. */
 void *hk_heap_malloc(hk_heap_t *heap, size_t size) {
+  if (heap == &hk__heap_main) return hk__malloc_default(size);
   hk__thread_t *t = hk__tls;
   if (hk_likely(atomic_load_explicit(&t->last_heap, memory_order_relaxed) == heap))
     return hk__malloc_in(t->last_front, heap, size);
