@@ -242,21 +242,25 @@ MICRO_DIR="$RES/micro"
 rm -rf "$MICRO_DIR"
 if [ "$MICRO" = 1 ]; then
   if [ -x "$BENCH/bench_micro" ]; then
-    log "microbenchmarks (Google Benchmark, $REPS repetitions)"
+    # Interleaved like the other lanes: each round runs every allocator
+    # once, so drift in machine load hits all of them alike; the report
+    # takes the median over the rounds.
+    log "microbenchmarks (Google Benchmark, $REPS interleaved rounds)"
     mkdir -p "$MICRO_DIR"
-    for alloc in "${ORDER[@]}"; do
-      [ "$alloc" = floor ] && continue  # sizes above 1088 B and realloc chains: not its lane
-      spec="${ALLOC[$alloc]}"; exe="$BENCH/bench_micro"; pre=""
-      case "$spec" in
-        direct) exe="$BENCH/bench_micro_hk" ;;
-        preload:*) pre="${spec#preload:}" ;;
-      esac
-      [ -x "$exe" ] || continue
-      LD_PRELOAD="$pre" timeout 900 "$exe" --benchmark_repetitions="$REPS" \
-        --benchmark_report_aggregates_only=true --benchmark_min_time="$MICRO_MIN_TIME" \
-        --benchmark_format=json --benchmark_out="$MICRO_DIR/$alloc.json" \
-        --benchmark_out_format=json >/dev/null 2>"$MICRO_DIR/$alloc.err" \
-        || log "microbenchmarks failed: $alloc"
+    for rep in $(seq 1 "$REPS"); do
+      for alloc in "${ORDER[@]}"; do
+        [ "$alloc" = floor ] && continue  # sizes above 1088 B and realloc chains: not its lane
+        spec="${ALLOC[$alloc]}"; exe="$BENCH/bench_micro"; pre=""
+        case "$spec" in
+          direct) exe="$BENCH/bench_micro_hk" ;;
+          preload:*) pre="${spec#preload:}" ;;
+        esac
+        [ -x "$exe" ] || continue
+        LD_PRELOAD="$pre" timeout 900 "$exe" --benchmark_min_time="$MICRO_MIN_TIME" \
+          --benchmark_format=json --benchmark_out="$MICRO_DIR/$alloc.r$rep.json" \
+          --benchmark_out_format=json >/dev/null 2>>"$MICRO_DIR/$alloc.err" \
+          || log "microbenchmarks failed: $alloc (round $rep)"
+      done
     done
   else
     log "bench_micro not built (libbenchmark-dev missing?): no micro lane"

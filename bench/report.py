@@ -211,25 +211,25 @@ def target_lines(rows, cg, micro):
 
 
 def read_micro(micro_dir):
-    """{allocator: {benchmark: median ns per item}} from Google Benchmark JSON."""
-    out = {}
+    """{allocator: {benchmark: median ns per item}} from Google Benchmark JSON,
+    one file per allocator and round (ALLOC.rN.json): the median over rounds."""
+    runs = {}
     if not micro_dir or not os.path.isdir(micro_dir):
-        return out
+        return {}
     for fn in sorted(os.listdir(micro_dir)):
         if not fn.endswith(".json"):
             continue
+        alloc = fn[:-5].rsplit(".r", 1)[0]
         try:
             with open(os.path.join(micro_dir, fn)) as f:
                 data = json.load(f)
         except (OSError, ValueError):
             continue
-        res = {}
         for b in data.get("benchmarks", []):
-            if b.get("aggregate_name") == "median" and b.get("items_per_second"):
-                res[b.get("run_name", b["name"])] = 1e9 / b["items_per_second"]
-        if res:
-            out[fn[:-5]] = res
-    return out
+            if b.get("run_type", "iteration") == "iteration" and b.get("items_per_second"):
+                runs.setdefault(alloc, {}).setdefault(b.get("run_name", b["name"]), []).append(
+                    1e9 / b["items_per_second"])
+    return {a: {n: statistics.median(v) for n, v in res.items()} for a, res in runs.items()}
 
 
 def micro_lines(micro, markdown):
@@ -342,7 +342,8 @@ def write_markdown(path, meta, rows, cg, chart, notes, micro):
         L += ["", "bench/bench_micro.cpp through the C shim bench/shim.c: nanoseconds "
               "per item (an item is one malloc+free pair, one allocation or free of a "
               "batch, one realloc step, or one block freed by another thread), median "
-              "of the repetitions. BM_HeapCreateDestroy exists only for hakmem.", ""]
+              "over interleaved rounds (each round runs every allocator once). "
+              "BM_HeapCreateDestroy exists only for hakmem.", ""]
     L += ["## Workloads", ""] + [f"- {n}" for n in notes] + [""]
     L += ["## Allocators", "",
           "- glibc: the system malloc (no preload).",
