@@ -132,7 +132,7 @@ typedef struct hk__slab_s {
    * free already writes (xfree), so counting costs no extra cache line. */
   _Atomic uint32_t xpending;
   uint32_t reserved_;        /* padding: keeps the line layout explicit */
-  uint32_t used;            /* owner: blocks out (incl. undrained remote frees) */
+  uint32_t used;            /* owner: blocks out (incl. undrained remote frees) + pinned */
   uint32_t block_size;
   _Atomic uintptr_t owner;  /* owner token (thread pointer) or 0 */
   _Atomic uintptr_t xfree;  /* remote frees; bit 0 = HK_XFREE_DETACHED */
@@ -151,7 +151,8 @@ typedef struct hk__slab_s {
   struct hk__front_s *front;     /* valid while owned */
   struct hk__slab_s *next, *prev;/* front queue or pool list */
   uint32_t capacity;
-  uint16_t cls;
+  uint8_t cls;
+  uint8_t pinned;                /* 1: head of its front's class queue, counted in used */
   uint8_t state;
   uint8_t dirty;                 /* touched since last decommit */
   size_t large_size;             /* LARGE: usable bytes of the block */
@@ -219,6 +220,7 @@ typedef struct hk__front_s {
   struct hk_heap_s *heap;          /* NULL once the heap is destroyed */
   struct hk__thread_s *thread;
   struct hk__front_s *tnext;       /* the thread's other fronts */
+  bool pin;                        /* heap policy keep_one_slab: queue heads are pinned */
   struct hk__front_s *hnext, *hprev; /* the heap's fronts (user heaps) */
 } hk__front_t;
 

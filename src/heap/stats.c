@@ -15,6 +15,7 @@ static void walk_slabs(const hk__pool_t *pool, hk_stats_t *out) {
       /* Racy by design for slabs owned by running threads: exact when quiet. */
       uint32_t used = __atomic_load_n(&s->used, __ATOMIC_RELAXED);
       uint32_t pending = atomic_load_explicit(&s->xpending, memory_order_relaxed);
+      pending += __atomic_load_n(&s->pinned, __ATOMIC_RELAXED); /* not a block */
       used = used > pending ? used - pending : 0;
       out->class_live_blocks[s->cls] += used;
       out->live_bytes += (size_t)used * s->block_size;

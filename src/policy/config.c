@@ -100,8 +100,9 @@ void hk__policy_from_config(hk__policy_t *pol, const hk_heap_config_t *cfg) {
   pol->region_cache_slots = cfg->region_cache_slots;
   pol->region_cache_max_bytes = cfg->region_cache_max_bytes;
   pol->max_bytes = cfg->max_bytes;
-  /* SPEED keeps one empty slab per class in each front (no pool round trip
-   * when a class drops to zero blocks and comes back); the others give every
-   * empty slab back so SuperSlabs can empty out. */
+  /* SPEED pins the head slab of each class queue in each front, empty or
+   * not (no pool round trip when a class drops to zero blocks and comes
+   * back); the others give every empty slab back so SuperSlabs can empty
+   * out. */
   pol->keep_one_slab = cfg->profile == HK_PROFILE_SPEED;
 }

@@ -187,7 +187,7 @@ static void slab_format(hk__slab_t *s, unsigned cls) {
   ASAN_UNPOISON_MEMORY_REGION(s->start, (size_t)(region_end - s->start));
 #endif
   uint32_t bsize = hk__class_size[cls];
-  s->cls = (uint16_t)cls;
+  s->cls = (uint8_t)cls;
   s->block_size = bsize;
   s->capacity = (uint32_t)((size_t)(region_end - s->start) / bsize);
   s->bump = s->start;

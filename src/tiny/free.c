@@ -82,7 +82,7 @@ static void check_list(hk__slab_t *s, hk__block_t *b, uint32_t *n) {
 void hk__check_slab(hk__slab_t *s) {
   uint32_t n = 0;
   check_list(s, s->free, &n);
-  if (s->used > s->capacity) hk__fatal_invalid("malloc", s, "slab use count corrupt in");
+  if (s->used > s->capacity + s->pinned) hk__fatal_invalid("malloc", s, "slab use count corrupt in");
 }
 #endif
 

@@ -22,7 +22,7 @@ __thread hk__thread_t *hk__tls __attribute__((tls_model("initial-exec"))) = &hk_
 
 /* The only writer of cur[] and direct[]. Granules g of class c (<= 31) are
  * those with (size[c-1], size[c]] covering (16(g-1), 16g]. */
-static void set_head(hk__front_t *f, unsigned cls, hk__slab_t *s) {
+static void set_head_raw(hk__front_t *f, unsigned cls, hk__slab_t *s) {
   f->cur[cls] = s;
   if (cls >= HK_NUM_SMALL_CLASSES) return;
   unsigned lo = cls == 0 ? 0 : (hk__class_size[cls - 1] >> 4) + 1;
@@ -30,9 +30,32 @@ static void set_head(hk__front_t *f, unsigned cls, hk__slab_t *s) {
   for (unsigned g = lo; g <= hi; g++) f->direct[g] = s;
 }
 
+/* Under keep_one_slab the head of each class queue is pinned: it carries one
+ * extra count in `used`, so it never empties and the free of its last block
+ * (every free, when a program mallocs and frees one block at a time) stays
+ * on the fast path instead of calling hk__slab_retire. A slab that stops
+ * being the head is unpinned; if that empties it, it stays queued until
+ * sweep_tail or a flush gives it back. */
+static void set_head(hk__front_t *f, unsigned cls, hk__slab_t *s) {
+  hk__slab_t *old = f->cur[cls];
+  if (f->pin && old != s) {
+    if (old != EMPTY) {
+      old->used--;
+      __atomic_store_n(&old->pinned, 0, __ATOMIC_RELAXED); /* stats read it */
+    }
+    if (s != EMPTY) {
+      s->used++;
+      __atomic_store_n(&s->pinned, 1, __ATOMIC_RELAXED);
+    }
+  }
+  set_head_raw(f, cls, s);
+}
+
+/* Every queue empty. The slabs are not touched (nor unpinned): the front is
+ * new, or its heap is being destroyed with them. */
 void hk__front_reset(hk__front_t *f) {
   for (unsigned c = 0; c < HK_NUM_CLASSES; c++) {
-    set_head(f, c, EMPTY);
+    set_head_raw(f, c, EMPTY);
     f->tail[c] = NULL;
   }
 }
@@ -41,6 +64,7 @@ void hk__front_init(hk__front_t *f, struct hk_heap_s *heap, hk__thread_t *t) {
   hk__front_reset(f);
   f->heap = heap;
   f->thread = t;
+  f->pin = heap->pool.policy.keep_one_slab;
 }
 
 /* ---- queue ------------------------------------------------------------------ */
@@ -155,12 +179,12 @@ hk_noinline void *hk__front_alloc_slow(hk__front_t *f, unsigned cls) {
   }
 }
 
-/* The owner freed the last block of s. Keep it if it is the class's only
- * slab (policy), else hand it to the pool, where it can serve any class. */
+/* The owner freed the last block of s, so s is no pinned head (a pinned
+ * head never empties; see set_head): hand it to the pool, where it can
+ * serve any class. */
 hk_noinline void hk__slab_retire(hk__slab_t *s) {
   hk__front_t *f = s->front;
   hk__pool_t *pool = &f->heap->pool;
-  if (pool->policy.keep_one_slab && f->cur[s->cls] == s && s->next == NULL) return;
   q_remove(f, s);
   s->front = NULL;
   atomic_store_explicit(&s->owner, 0, memory_order_release);
