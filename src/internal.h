@@ -101,11 +101,14 @@ extern __thread hk__thread_t *hk__tls __attribute__((tls_model("initial-exec")))
  * a slab's owner with it without loading hk__tls. Unique among live
  * threads, and never 0; a thread disowns its slabs before it exits, so a
  * later thread that gets the same thread pointer owns nothing by it. */
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_thread_pointer) && (defined(__x86_64__) || defined(__aarch64__))
+#define HK_HAVE_THREAD_POINTER 1
+#endif
+#endif
 hk_inline uintptr_t hk__self_token(void) {
-#if defined(__clang__) && defined(__x86_64__)
-  return *(const uintptr_t __seg_fs *)0; /* clang: folds into a cmp operand */
-#elif defined(__GNUC__) && (__GNUC__ >= 11 || defined(__aarch64__))
-  return (uintptr_t)__builtin_thread_pointer();
+#ifdef HK_HAVE_THREAD_POINTER
+  return (uintptr_t)__builtin_thread_pointer(); /* gcc >= 11, clang: %fs:0 */
 #else
   return (uintptr_t)&hk__tls;
 #endif
