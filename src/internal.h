@@ -45,6 +45,13 @@ hk_inline hk__seg_t *hk__seg_of(const void *p) {
 hk_inline hk__slab_t *hk__slab_of(hk__seg_t *seg, const void *p) {
   return &seg->slabs[((uintptr_t)p - (uintptr_t)seg) >> seg->slab_shift];
 }
+/* The key of the free blocks of slab s (see hk__block_t): an address inside
+ * the segment header, unique per slab. Offset so that it is the base free
+ * indexes the slab's fields from (seg + index * 128), and needs no extra
+ * register or instruction there. */
+hk_inline uintptr_t hk__slab_key(const hk__slab_t *s) {
+  return (uintptr_t)s - offsetof(hk__seg_t, slabs);
+}
 
 /* ---- superslab/pool.c ------------------------------------------------------------ */
 void hk__pool_init(hk__pool_t *pool, const hk__policy_t *policy,
@@ -118,18 +125,18 @@ void hk__front_init(hk__front_t *f, struct hk_heap_s *heap, hk__thread_t *t);
 void hk__front_reset(hk__front_t *f);       /* every queue empty (no slab touched) */
 void *hk__front_alloc_slow(hk__front_t *f, unsigned cls);
 void hk__slab_retire(hk__slab_t *slab);
+void hk__slab_retire_key(uintptr_t key);    /* hk__slab_retire of the slab with that key */
 void hk__front_flush(hk__front_t *f);       /* give every owned slab back */
 void hk__slab_adopt(hk__slab_t *s);         /* the freer cleared DETACHED */
 
 /* ---- tiny/free.c ------------------------------------------------------------------- */
-extern uintptr_t hk__free_key;              /* random per process (heap/init.c) */
-void hk__free_key_init(void);
 bool hk__block_is_free(const hk__slab_t *s, const void *p);
 void hk__free_slow(void *p, const char *call);
 _Noreturn __attribute__((noreturn)) void hk__fatal_invalid(const char *call, const void *p,
                                                            const char *what);
 #ifdef HK_CHECKED
 void hk__check_alloc(hk__slab_t *s, hk__block_t *b);
+void hk__poison_block(hk__slab_t *s, void *p);
 void hk__check_slab(hk__slab_t *s);
 #endif
 

@@ -79,9 +79,11 @@
 #endif
 
 /* A free block: list link, then its key, which makes a double free cheap
- * to spot. malloc clears the key; a free block's key is the owner token of
- * the slab whose free list holds it (so the owner's free compares it with a
- * value already in a register), or hk__free_key while it waits in xfree. */
+ * to spot. A block in a slab's free or xfree list (carved, freed or freed
+ * remotely) has key == hk__slab_key(slab), an address in the segment
+ * header that free has in a register anyway and users never see; malloc
+ * clears it to 0. The key
+ * does not depend on the owner, so a slab changes hands without re-keying. */
 typedef struct hk__block_s {
   struct hk__block_s *next;
   uintptr_t key;
@@ -141,8 +143,9 @@ typedef struct hk__slab_s {
    * 2^64): Lemire's divisibility test with the bound folded in, so free
    * rejects interior pointers with one multiply and one compare.
    * div_magic = 2^64 / block_size rounded up (plus one for powers of two);
-   * div_limit = capacity * e with e = div_magic * block_size mod 2^64, which
-   * is what a block boundary k maps to (k * e); a FREE slab has div_limit 0. */
+   * div_limit = carved * e with e = div_magic * block_size mod 2^64, which
+   * is what a block boundary k maps to (k * e): only blocks carved so far
+   * pass; a FREE slab has div_limit 0. */
   uint64_t div_magic;
   uint64_t div_limit;
   /* second line: slow paths */
@@ -174,7 +177,7 @@ typedef struct hk__seg_s {
   hk__slab_t slabs[];       /* nslabs entries */
 } hk__seg_t;
 
-_Static_assert(sizeof(hk__slab_t) == 128, "slab metadata is two cache lines");
+_Static_assert(sizeof(hk__slab_t) == 128, "slab metadata is two cache lines (free shifts by 7)");
 _Static_assert(sizeof(hk__seg_t) == 64, "segment header fields fit one line");
 _Static_assert(64 + HK_MAX_SLABS * 128 <= HK_SEG_HEADER_SIZE, "header fits");
 

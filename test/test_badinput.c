@@ -25,6 +25,21 @@ static void die_double_free_other_thread(void) {
   pthread_create(&t, NULL, free_in_thread, p); /* the second free: remote */
   pthread_join(t, NULL);
 }
+/* The owner frees a block another thread already freed (waiting in the
+ * slab's remote list): caught on that list. */
+static void die_double_free_remote_then_owner(void) {
+  void *p = hk_malloc(200);
+  pthread_t t;
+  pthread_create(&t, NULL, free_in_thread, p);
+  pthread_join(t, NULL);
+  hk_free(p);
+}
+/* A block boundary that was carved but never handed out is already free. */
+static void die_free_carved_block(void) {
+  hk_heap_t *h = hk_heap_create(NULL);
+  char *p = hk_heap_malloc(h, 112);
+  hk_free(p + 112); /* the next block of the fresh slab: on its free list */
+}
 static void die_double_free_large(void) {
   void *p = hk_malloc(HKT_MIB);
   hk_free(p);
@@ -35,6 +50,8 @@ static void test_double_free(void **state) {
   HKT_UNUSED(state);
   hkt_expect_abort(die_double_free_same_thread, "hakmem: free(): double free of 0x");
   hkt_expect_abort(die_double_free_other_thread, "hakmem: free(): double free of 0x");
+  hkt_expect_abort(die_double_free_remote_then_owner, "hakmem: free(): double free of 0x");
+  hkt_expect_abort(die_free_carved_block, "hakmem: free(): double free of 0x");
   /* A large block goes to the region cache (or is unmapped): either way the
    * second free is refused. */
   hkt_expect_abort(die_double_free_large, "hakmem: free(): ");
@@ -86,6 +103,12 @@ static void die_interior_owner_pow2(void) {
   char *p = hk_malloc(256);
   hk_free(p + 128); /* a multiple of 16 and half the block size */
 }
+/* A block boundary of the slab past what has been carved: not a block yet. */
+static void die_free_uncarved_block(void) {
+  hk_heap_t *h = hk_heap_create(NULL);
+  char *p = hk_heap_malloc(h, 112);
+  hk_free(p + 112 * 500); /* a 64 KiB slab holds 585 such blocks; ~36 are carved */
+}
 
 static void test_interior_pointer(void **state) {
   HKT_UNUSED(state);
@@ -94,6 +117,7 @@ static void test_interior_pointer(void **state) {
   hkt_expect_abort(die_interior_realloc, "hakmem: realloc(): invalid pointer 0x");
   hkt_expect_abort(die_interior_owner, "hakmem: free(): invalid pointer 0x");
   hkt_expect_abort(die_interior_owner_pow2, "hakmem: free(): invalid pointer 0x");
+  hkt_expect_abort(die_free_uncarved_block, "hakmem: free(): invalid pointer 0x");
 }
 
 /* ---- realloc of a freed pointer ---------------------------------------------------------- */

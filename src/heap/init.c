@@ -51,7 +51,6 @@ static void fork_parent(void) {
 static void thread_done(void *arg);
 
 static void process_init_once(void) {
-  hk__free_key_init();
   hk_heap_config_t cfg;
   hk_heap_config_init(&cfg);
   cfg.name = "default";

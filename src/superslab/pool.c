@@ -194,11 +194,11 @@ static void slab_format(hk__slab_t *s, unsigned cls) {
   s->end = s->start + (size_t)s->capacity * bsize;
   /* e = magic * bsize mod 2^64 is in [1, bsize]; for a power of two the
    * rounded-up magic is exact (e = 0), so one more keeps the test exact and
-   * the bound (k * e < capacity * e) meaningful. */
+   * the bound (k * e < carved * e) meaningful. */
   uint64_t magic = UINT64_MAX / bsize + 1;
   if (magic * bsize == 0) magic++;
   s->div_magic = magic;
-  s->div_limit = (uint64_t)s->capacity * (uint64_t)(magic * bsize);
+  s->div_limit = 0; /* grows as blocks are carved */
   s->free = NULL;
   s->used = 0;
   atomic_store_explicit(&s->xfree, 0, memory_order_relaxed);
@@ -418,17 +418,22 @@ bool hk__slab_carve(hk__slab_t *s) {
   if (n > left) n = left;
   uint8_t *p = s->bump;
   hk__block_t *head = s->free;
-  /* Link back to front so the list hands out ascending addresses. */
+  /* Link back to front so the list hands out ascending addresses. Keyed
+   * like freed blocks, so a free of a carved block is a double free. */
   for (size_t i = n; i-- > 0;) {
     hk__block_t *b = (hk__block_t *)(p + i * bsize);
     b->next = head;
+    b->key = hk__slab_key(s);
 #ifdef HK_CHECKED
-    b->key = 0; /* a stale key from a former class: its poison check would fail */
+    hk__poison_block(s, b); /* malloc checks every keyed block's fill */
 #endif
     head = b;
   }
   s->free = head;
   s->bump = p + n * bsize;
+  /* Only carved blocks pass free's boundary test: a never-carved address
+   * is not a block yet, and freeing it would list it twice. */
+  s->div_limit = (uint64_t)((size_t)(s->bump - s->start) / bsize) * (s->div_magic * bsize);
   return true;
 }
 
@@ -437,15 +442,11 @@ uint32_t hk__slab_drain_xfree(hk__slab_t *s) {
   uintptr_t list = atomic_exchange_explicit(&s->xfree, 0, memory_order_acquire);
   hk__block_t *b = (hk__block_t *)(list & ~HK_XFREE_DETACHED);
   if (b == NULL) return 0;
-  /* The blocks join the free list of the slab's owner (0 on the pool side):
-   * they take its key. */
-  uintptr_t key = atomic_load_explicit(&s->owner, memory_order_relaxed);
+  /* Remote frees keyed the blocks already (the key is the slab's). */
   uint32_t n = 1;
   hk__block_t *tail = b;
-  tail->key = key;
   while (tail->next != NULL) {
     tail = tail->next;
-    tail->key = key;
     n++;
   }
   tail->next = s->free;

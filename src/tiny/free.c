@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/auxv.h>
 #include <unistd.h>
 
 #include "tiny/front_inline.h"
@@ -21,35 +20,24 @@ _Noreturn hk_cold void hk__fatal_invalid(const char *call, const void *p, const 
   abort();
 }
 
-/* Written once by hk__free_key_init (process start-up, before any block
- * exists); the key of blocks waiting in a slab's xfree list. */
-uintptr_t hk__free_key = 0x9e3779b97f4a7c15u;
-
-void hk__free_key_init(void) {
-  uintptr_t k = 0;
-  const uint8_t *r = (const uint8_t *)getauxval(AT_RANDOM); /* 16 bytes from exec */
-  if (r != NULL) memcpy(&k, r + 8, sizeof k);
-  k ^= (uintptr_t)&k ^ hk__free_key; /* never 0: malloc clears the word to 0 */
-  hk__free_key = k != 0 ? k : 1;
-}
-
-/* The owner's free list holds p: a double free (the key alone may, very
- * rarely, be user data). */
-static bool is_listed(const hk__slab_t *s, const void *p) {
-  uint32_t n = 0;
-  for (const hk__block_t *b = s->free; b != NULL && n <= s->capacity; b = b->next, n++)
+static bool on_list(const hk__block_t *b, const void *p, uint32_t max) {
+  for (uint32_t n = 0; b != NULL && n <= max; b = b->next, n++)
     if (b == p) return true;
   return false;
 }
 
-/* p (a block boundary of slab s) is free: for realloc, which must not
- * resize a block that is not live. */
+/* p (a block boundary of slab s) is free: for free (double free) and
+ * realloc, which must not resize a block that is not live. The key alone
+ * could, very rarely, be user data: the owner confirms on its lists (its
+ * free list, and xfree, from which only it removes blocks, so a snapshot
+ * of the head is safe to walk while others push). */
 bool hk__block_is_free(const hk__slab_t *s, const void *p) {
-  uintptr_t key = ((const hk__block_t *)p)->key;
-  uintptr_t owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
-  if (owner == hk__self_token()) return key == owner && is_listed(s, p);
-  /* Another thread's list cannot be walked safely: there the key decides. */
-  return key == hk__free_key || (key != 0 && key == owner);
+  if (((const hk__block_t *)p)->key != hk__slab_key(s)) return false;
+  if (atomic_load_explicit(&s->owner, memory_order_relaxed) != hk__self_token())
+    return true; /* another thread's lists cannot be walked safely */
+  const hk__block_t *x = (const hk__block_t *)(atomic_load_explicit(&s->xfree,
+      memory_order_acquire) & ~HK_XFREE_DETACHED);
+  return on_list(s->free, p, s->capacity) || on_list(x, p, s->capacity);
 }
 
 #ifdef HK_CHECKED
@@ -57,13 +45,13 @@ bool hk__block_is_free(const hk__slab_t *s, const void *p) {
  * past its first two words; malloc verifies the fill (write after free). */
 #define HK_POISON 0xDFu
 
-static void poison_block(hk__slab_t *s, void *p) {
+void hk__poison_block(hk__slab_t *s, void *p) {
   if (s->block_size > sizeof(hk__block_t))
     memset((uint8_t *)p + sizeof(hk__block_t), HK_POISON, s->block_size - sizeof(hk__block_t));
 }
 
 void hk__check_alloc(hk__slab_t *s, hk__block_t *b) {
-  if (b->key == 0) return; /* fresh: carve clears the key in this build */
+  if (b->key == 0) return; /* not a keyed free block: nothing to verify */
   const uint8_t *q = (const uint8_t *)b + sizeof(hk__block_t);
   for (size_t i = 0; i + sizeof(hk__block_t) < s->block_size; i++) {
     if (q[i] != HK_POISON) hk__fatal_invalid("malloc", b, "write after free to block");
@@ -110,19 +98,19 @@ hk_noinline void hk__free_slow(void *p, const char *call) {
   }
   hk__slab_t *s = hk__slab_of(seg, p);
   uint8_t *bp = p;
+  bool mine = atomic_load_explicit(&s->owner, memory_order_relaxed) == hk__self_token();
   /* Cheap here, off the fast path: a block boundary inside a slab in use
-   * (a FREE slab has end == start). */
-  if (bp < s->start || bp >= s->end ||
+   * (a FREE slab has end == start); the owner also knows where carving
+   * stopped (other threads may not read bump). */
+  if (bp < s->start || bp >= (mine ? s->bump : s->end) ||
       (size_t)(bp - s->start) % s->block_size != 0)
     hk__fatal_invalid(call, p, "invalid pointer");
   hk__block_t *b = p;
-  uintptr_t me = hk__self_token();
-  bool mine = atomic_load_explicit(&s->owner, memory_order_relaxed) == me;
   if (hk__block_is_free(s, p)) hk__fatal_invalid(call, p, "double free of");
 #ifdef HK_CHECKED
-  poison_block(s, p);
+  hk__poison_block(s, p);
 #endif
-  b->key = mine ? me : hk__free_key;
+  b->key = hk__slab_key(s);
   if (mine) {
     b->next = s->free;
     s->free = b;

@@ -93,10 +93,6 @@ static void own(hk__front_t *f, hk__slab_t *s) {
   uintptr_t me = f->thread->token;
   s->front = f;
   atomic_store_explicit(&s->owner, me, memory_order_relaxed);
-  /* Free blocks a former owner left (PARTIAL slabs) take this thread's key;
-   * never-allocated ones keep key 0 (the checked build tells them apart). */
-  for (hk__block_t *b = s->free; b != NULL; b = b->next)
-    if (b->key != 0) b->key = me;
 }
 
 static void drain_counted(hk__front_t *f, hk__slab_t *s) {
@@ -189,6 +185,10 @@ hk_noinline void hk__slab_retire(hk__slab_t *s) {
   s->front = NULL;
   atomic_store_explicit(&s->owner, 0, memory_order_release);
   hk__pool_give_back(pool, s);
+}
+
+hk_noinline void hk__slab_retire_key(uintptr_t key) {
+  hk__slab_retire((hk__slab_t *)(key + offsetof(hk__seg_t, slabs)));
 }
 
 /* Hand every owned slab back to the pool (thread exit, trim). */

@@ -63,8 +63,8 @@ hk_inline void *hk__front_alloc_small(hk__front_t *f, size_t size) {
 }
 
 /* Free of any pointer: owner fast path, everything else (NULL, foreign,
- * interior, remote, large, detached, a block already carrying this
- * thread's key, i.e. probably a double free) in hk__free_slow. */
+ * interior, remote, large, detached, a block already carrying its slab's
+ * key, i.e. probably a double free) in hk__free_slow. */
 hk_inline void hk__free_fast(void *p, const char *call) {
 #ifndef HK_CHECKED
   uintptr_t a = (uintptr_t)p;
@@ -72,19 +72,20 @@ hk_inline void hk__free_fast(void *p, const char *call) {
   unsigned shift;
   if (hk_likely(idx < HK_SEGMAP_SIZE &&
                 (shift = atomic_load_explicit(&hk__segmap[idx], memory_order_relaxed)) != 0)) {
-    hk__seg_t *seg = (hk__seg_t *)(a & ~(uintptr_t)HK_SEG_MASK);
-    hk__slab_t *s = &seg->slabs[(a & HK_SEG_MASK) >> shift];
-    uintptr_t me = atomic_load_explicit(&s->owner, memory_order_relaxed);
-    if (hk_likely(me == hk__self_token())) {
+    /* key == hk__slab_key(s), computed first so s derives from it */
+    uintptr_t key = (a & ~(uintptr_t)HK_SEG_MASK) + (((a & HK_SEG_MASK) >> shift) << 7);
+    hk__slab_t *s = (hk__slab_t *)(key + offsetof(hk__seg_t, slabs));
+    if (hk_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == hk__self_token())) {
       hk__block_t *b = (hk__block_t *)p;
       if (hk_unlikely((uint64_t)(a - (uintptr_t)s->start) * s->div_magic >= s->div_limit))
         goto slow; /* not a block boundary: an interior or stray pointer */
-      if (hk_unlikely(b->key == me)) goto slow; /* probably a double free */
-      b->key = me;
+      if (hk_unlikely(b->key == key)) goto slow; /* probably a double free */
+      b->key = key;
       b->next = s->free;
       s->free = b;
       HK_TRACK_FREE(s, b);
-      if (hk_unlikely(--s->used == 0)) hk__slab_retire(s);
+      /* By key, not s: keeps the compiler from holding both in registers. */
+      if (hk_unlikely(--s->used == 0)) hk__slab_retire_key(key);
       return;
     }
   }
