@@ -234,5 +234,9 @@ void hk__slab_adopt(hk__slab_t *s) {
     hk__pool_give_back(pool, s);
     return;
   }
-  q_push_head(f, s);
+  /* Behind the head, not in its place: a displaced pinned head that the
+   * frees already emptied would be stuck in the queue (only a later slow
+   * path would find it), while s, unpinned, goes back to the pool as soon
+   * as its last block is freed. */
+  if (f->cur[s->cls] == EMPTY) q_push_head(f, s); else q_insert_second(f, s);
 }
