@@ -234,9 +234,16 @@ void hk__slab_adopt(hk__slab_t *s) {
     hk__pool_give_back(pool, s);
     return;
   }
-  /* Behind the head, not in its place: a displaced pinned head that the
-   * frees already emptied would be stuck in the queue (only a later slow
-   * path would find it), while s, unpinned, goes back to the pool as soon
-   * as its last block is freed. */
-  if (f->cur[s->cls] == EMPTY) q_push_head(f, s); else q_insert_second(f, s);
+  /* s becomes the head (its free blocks are used first). The displaced
+   * head loses its pin: if the frees had emptied it, it goes back now, or
+   * it would wait in the queue for a later slow path. (Not called from
+   * inside a queue walk: only frees adopt.) */
+  hk__slab_t *old = f->cur[s->cls];
+  q_push_head(f, s);
+  if (old != EMPTY && old->used == 0) {
+    q_remove(f, old);
+    old->front = NULL;
+    atomic_store_explicit(&old->owner, 0, memory_order_release);
+    hk__pool_give_back(pool, old);
+  }
 }
