@@ -23,6 +23,13 @@ void *hk__os_map_aligned(hk__os_t *os, size_t size, size_t align);
 bool hk__os_unmap(hk__os_t *os, void *p, size_t size);
 bool hk__os_decommit(hk__os_t *os, void *p, size_t size, hk_decommit_t how);
 uint64_t hk__os_now_ms(void);
+/* Address space only: size bytes aligned to align, inaccessible (or
+ * readable zeros with readable), no commit charge. NULL if refused. */
+void *hk__os_reserve(size_t size, size_t align, bool readable);
+/* Part of a reservation made read-write (zero-filled) or back to
+ * inaccessible; counted in os as an mmap and an munmap. */
+bool hk__os_commit_fixed(hk__os_t *os, void *p, size_t size);
+bool hk__os_release_fixed(hk__os_t *os, void *p, size_t size);
 
 /* ---- os/meta.c: internal records (thread, front, heap). Zeroed. ------------ */
 void *hk__meta_alloc(size_t size);
@@ -42,16 +49,35 @@ hk_inline hk__seg_t *hk__seg_of(const void *p) {
     return NULL;
   return (hk__seg_t *)((uintptr_t)p & ~(uintptr_t)HK_SEG_MASK);
 }
+/* Slab i of a SuperSlab (i < nslabs): the record of its first granule. */
+hk_inline hk__slab_t *hk__seg_slab(const hk__seg_t *seg, unsigned i) {
+  return &seg->slabs[i << (seg->slab_shift - HK_GRANULE_SHIFT)];
+}
+/* Index of slab s in its SuperSlab. */
+hk_inline unsigned hk__slab_index(const hk__slab_t *s) {
+  return (unsigned)(s - s->seg->slabs) >> (s->seg->slab_shift - HK_GRANULE_SHIFT);
+}
+/* The slab p (a pointer into seg's first 2 MiB) falls in. */
 hk_inline hk__slab_t *hk__slab_of(hk__seg_t *seg, const void *p) {
-  return &seg->slabs[((uintptr_t)p - (uintptr_t)seg) >> seg->slab_shift];
+  unsigned shift = seg->slab_shift;
+  return &seg->slabs[(((uintptr_t)p - (uintptr_t)seg) >> shift) << (shift - HK_GRANULE_SHIFT)];
 }
-/* The key of the free blocks of slab s (see hk__block_t): an address inside
- * the segment header, unique per slab. Offset so that it is the base free
- * indexes the slab's fields from (seg + index * 128), and needs no extra
- * register or instruction there. */
-hk_inline uintptr_t hk__slab_key(const hk__slab_t *s) {
-  return (uintptr_t)s - offsetof(hk__seg_t, slabs);
-}
+/* The key of the free blocks of slab s (see hk__block_t): the record's
+ * address, unique per slab, never a block, and the base register free
+ * addresses the slab's fields from anyway. */
+hk_inline uintptr_t hk__slab_key(const hk__slab_t *s) { return (uintptr_t)s; }
+
+/* ---- superslab/arena.c -------------------------------------------------------------
+ * Slots are 2 MiB-aligned SuperSlabs inside the arena reservation. take maps
+ * one read-write (counted in os) and returns it with its records (zeroed),
+ * or NULL when there is no arena or it is full: the caller then maps the
+ * SuperSlab elsewhere. give returns a slot (its records zeroed) to the
+ * reservation. Arena lock inside pool locks. */
+extern hk__arena_view_t hk__arena;
+void *hk__arena_take(hk__os_t *os, hk__slab_t **records);
+void hk__arena_give(hk__os_t *os, void *seg);
+void hk__arena_lock(void);   /* fork */
+void hk__arena_unlock(void);
 
 /* ---- superslab/pool.c ------------------------------------------------------------ */
 void hk__pool_init(hk__pool_t *pool, const hk__policy_t *policy,
@@ -77,7 +103,7 @@ size_t hk__large_usable(const hk__seg_t *seg);
 void *hk__large_block(const hk__seg_t *seg);
 void hk__region_cache_release(hk__pool_t *pool, size_t keep_n, size_t keep_bytes); /* lock held */
 void hk__pool_unmap_seg(hk__pool_t *pool, hk__seg_t *seg); /* lock held; pool.c */
-hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size); /* lock held; pool.c */
+hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size, bool arena_ok); /* lock held; pool.c */
 void hk__seg_commit(hk__pool_t *pool, hk__seg_t *seg, ptrdiff_t delta); /* lock held */
 
 /* ---- tiny/size_class.c ----------------------------------------------------------- */
@@ -125,7 +151,6 @@ void hk__front_init(hk__front_t *f, struct hk_heap_s *heap, hk__thread_t *t);
 void hk__front_reset(hk__front_t *f);       /* every queue empty (no slab touched) */
 void *hk__front_alloc_slow(hk__front_t *f, unsigned cls);
 void hk__slab_retire(hk__slab_t *slab);
-void hk__slab_retire_key(uintptr_t key);    /* hk__slab_retire of the slab with that key */
 void hk__front_flush(hk__front_t *f);       /* give every owned slab back */
 void hk__slab_adopt(hk__slab_t *s);         /* the freer cleared DETACHED */
 

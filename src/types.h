@@ -11,11 +11,23 @@
  *       MID:   4 slabs of 512 KiB (block sizes 8..64 KiB),
  *       LARGE: one block > HK_MID_MAX (or over-aligned); the mapping may be
  *              longer than 2 MiB but the block starts in its first 2 MiB.
+ *   Granule: 64 KiB of a SuperSlab. Each has a slab record; a MID slab's
+ *     record is that of its first granule, and the other seven records only
+ *     say how far back it is (head_off).
+ *   Arena (src/superslab/arena.c): one process-wide reservation that SMALL
+ *     and MID SuperSlabs of heaps without OS hooks are cut from, plus META,
+ *     a flat array of the granules' slab records (4 KiB per 2 MiB slot). A
+ *     pointer's record is META + ((p - base) >> 9), rounded down to a record:
+ *     free's whole lookup. META is readable everywhere (zero pages where no
+ *     SuperSlab is), so any pointer inside the arena can be looked up.
+ *     SuperSlabs outside it (OS hooks, LARGE, or the arena full or not
+ *     available) keep their records in their header; their frees take the
+ *     slow path.
  *   Segment map (hk__segmap): one byte per 2 MiB of address space, nonzero
- *     where a SuperSlab starts. free() checks it before touching a header, so
- *     foreign pointers are reported instead of dereferenced.
+ *     where a SuperSlab starts. The slow paths check it before touching a
+ *     header, so foreign pointers are reported instead of dereferenced.
  *   Slab (hk__slab_t): one part of a SuperSlab holding blocks of one size
- *     class. Its metadata lives in the SuperSlab header.
+ *     class. Its metadata (the slab record) is in META or the header.
  *   Block: what the user gets. A free block holds its list link in word 0.
  *   Pool (hk__pool_t, src/superslab/pool.c): one heap's SuperSlabs, its empty
  *     slabs, its unowned partly-used slabs, its large blocks and region cache.
@@ -55,7 +67,13 @@
 #define HK_MID_SLAB_SHIFT 19   /* 512 KiB */
 #define HK_SMALL_BLOCK_MAX 8192u
 #define HK_MAX_SLABS (HK_SEG_SIZE >> HK_SMALL_SLAB_SHIFT) /* 32 */
-#define HK_SEG_HEADER_SIZE 8192u /* header + slab table, page aligned */
+#define HK_SEG_HEADER_SIZE 8192u /* header (+ records outside the arena), page aligned */
+#define HK_GRANULE_SHIFT 16      /* a slab record per 64 KiB */
+#define HK_SEG_GRANULES (HK_SEG_SIZE >> HK_GRANULE_SHIFT) /* 32 records per SuperSlab */
+#define HK_RECORDS_OFF 128u      /* records in the header: after hk__seg_t */
+/* META holds sizeof(hk__slab_t) = 128 bytes per granule: a pointer's record
+ * is at META + ((p - base) >> HK_META_SHIFT), rounded down to 128. */
+#define HK_META_SHIFT (HK_GRANULE_SHIFT - 7)
 #define HK_LARGE_OFFSET 256u     /* block offset in a LARGE segment (align <= 256) */
 #define HK_PAGE 4096u
 #define HK_CARVE_BYTES 4096u     /* blocks carved per refill: about one page */
@@ -80,10 +98,10 @@
 
 /* A free block: list link, then its key, which makes a double free cheap
  * to spot. A block in a slab's free or xfree list (carved, freed or freed
- * remotely) has key == hk__slab_key(slab), an address in the segment
- * header that free has in a register anyway and users never see; malloc
- * clears it to 0. The key
- * does not depend on the owner, so a slab changes hands without re-keying. */
+ * remotely) has key == hk__slab_key(slab), the address of the slab's
+ * record, which free has in a register anyway and users never see; malloc
+ * clears it to 0. The key does not depend on the owner, so a slab changes
+ * hands without re-keying. */
 typedef struct hk__block_s {
   struct hk__block_s *next;
   uintptr_t key;
@@ -130,12 +148,15 @@ struct hk__pool_s;
 typedef struct hk__slab_s {
   /* first line: the fast paths */
   hk__block_t *free;        /* owner: malloc pops, free pushes (LIFO: hot blocks first) */
+  /* Bytes back from this record to its slab's: 0 for a slab's first
+   * granule, 128 * j for granule j of a MID slab. Written only while the
+   * SuperSlab holds no block, so a free of a live block reads a settled
+   * value. */
+  uintptr_t head_off;
+  uint32_t used;            /* owner: blocks out (incl. undrained remote frees) + pinned */
   /* Blocks in xfree (>= the true count while racing); on the line a remote
    * free already writes (xfree), so counting costs no extra cache line. */
   _Atomic uint32_t xpending;
-  uint32_t reserved_;        /* padding: keeps the line layout explicit */
-  uint32_t used;            /* owner: blocks out (incl. undrained remote frees) + pinned */
-  uint32_t block_size;
   _Atomic uintptr_t owner;  /* owner token (thread pointer) or 0 */
   _Atomic uintptr_t xfree;  /* remote frees; bit 0 = HK_XFREE_DETACHED */
   uint8_t *start;           /* first block */
@@ -153,12 +174,13 @@ typedef struct hk__slab_s {
   uint8_t *end;             /* end of the last whole block */
   struct hk__front_s *front;     /* valid while owned */
   struct hk__slab_s *next, *prev;/* front queue or pool list */
+  struct hk__seg_s *seg;         /* the SuperSlab of the slab */
   uint32_t capacity;
+  uint32_t block_size;
   uint8_t cls;
   uint8_t pinned;                /* 1: head of its front's class queue, counted in used */
   uint8_t state;
   uint8_t dirty;                 /* touched since last decommit */
-  size_t large_size;             /* LARGE: usable bytes of the block */
 } __attribute__((aligned(64))) hk__slab_t;
 
 typedef struct hk__seg_s {
@@ -168,18 +190,27 @@ typedef struct hk__seg_s {
   uint16_t nslabs;
   uint32_t used_slabs;      /* slabs not FREE (pool lock) */
   uint8_t decommitted;      /* empty and decommitted */
-  uint8_t listed;           /* 0 none, 1 segs, 2 empty_segs, 3 large */
+  uint8_t in_arena;         /* an arena slot: records in META */
   struct hk__pool_s *pool;
   size_t map_size;          /* bytes mapped from the segment start */
   struct hk__seg_s *next, *prev;
   uint64_t empty_since_ms;
   size_t committed;         /* bytes of this segment counted in pool->committed */
-  hk__slab_t slabs[];       /* nslabs entries */
+  hk__slab_t *slabs;        /* HK_SEG_GRANULES records: in META, or at seg + HK_RECORDS_OFF */
 } hk__seg_t;
 
-_Static_assert(sizeof(hk__slab_t) == 128, "slab metadata is two cache lines (free shifts by 7)");
-_Static_assert(sizeof(hk__seg_t) == 64, "segment header fields fit one line");
-_Static_assert(64 + HK_MAX_SLABS * 128 <= HK_SEG_HEADER_SIZE, "header fits");
+_Static_assert(sizeof(hk__slab_t) == 128, "a slab record is two cache lines (META shifts by 7)");
+_Static_assert(sizeof(hk__seg_t) <= HK_RECORDS_OFF, "segment header fields fit before the records");
+_Static_assert(HK_RECORDS_OFF + HK_SEG_GRANULES * 128 <= HK_SEG_HEADER_SIZE, "header fits");
+
+/* The arena as free() reads it: one cache line, written once. span is 0
+ * until the reservation exists and is published last (release), so a
+ * reader that sees it nonzero sees base and meta too. */
+typedef struct hk__arena_view_s {
+  _Atomic uintptr_t span;   /* arena bytes >> HK_META_SHIFT: bound on (p - base) >> 9 */
+  uintptr_t base;           /* first slot (2 MiB aligned) */
+  uint8_t *meta;            /* records of slot k at meta + k * 4096 */
+} __attribute__((aligned(64))) hk__arena_view_t;
 
 /* Region cache entry: a LARGE segment kept mapped for reuse. */
 typedef struct hk__region_s {
@@ -215,12 +246,14 @@ typedef struct hk__pool_s {
 /* ---- fronts, threads, heaps ------------------------------------------------- */
 #define HK_GRANULES (HK_SMALL_MAX / 16 + 1)
 typedef struct hk__front_s {
+  /* NULL once the heap is destroyed (and in hk__thread_empty). First, on
+   * the line of direct[0..6]: hk_heap_malloc compares it. */
+  struct hk_heap_s *heap;
   /* direct[(size + 15) / 16] == cur[class of size] for size <= HK_SMALL_MAX:
    * malloc of a small size needs no class lookup (kept in step by set_head). */
   hk__slab_t *direct[HK_GRANULES];
   hk__slab_t *cur[HK_NUM_CLASSES]; /* queue head per class; &hk__slab_empty if none */
   hk__slab_t *tail[HK_NUM_CLASSES];/* queue tail per class; NULL if none */
-  struct hk_heap_s *heap;          /* NULL once the heap is destroyed */
   struct hk__thread_s *thread;
   struct hk__front_s *tnext;       /* the thread's other fronts */
   bool pin;                        /* heap policy keep_one_slab: queue heads are pinned */

@@ -125,12 +125,16 @@ static hk_noinline void *heap_malloc_miss(hk_heap_t *heap, size_t size) {
 }
 
 /* The default heap's front is embedded in the thread record, so it is
- * tested first by address: going through the cache would add a dependent
- * load (last_front) to every allocation, which measured 3-6% slower. A
- * user heap then hits the one-entry cache. Every path ends in a tail call. */
+ * tested first, against the front's own heap field (no address to form):
+ * going through the cache would add a dependent load (last_front) to every
+ * allocation, which measured 3-6% slower. A thread still on
+ * hk__thread_empty has main.heap NULL, so the default heap misses there and
+ * hk_heap_malloc(NULL, n) allocates from the empty front, whose slow path
+ * sets the thread up: both right. A user heap then hits the one-entry cache.
+ * Every path ends in a tail call. */
 void *hk_heap_malloc(hk_heap_t *heap, size_t size) {
-  if (heap == &hk__heap_main) return hk__malloc_default(size);
   hk__thread_t *t = hk__tls;
+  if (heap == t->main.heap) return hk__malloc_in(&t->main, &hk__heap_main, size);
   if (hk_likely(atomic_load_explicit(&t->last_heap, memory_order_relaxed) == heap))
     return hk__malloc_in(t->last_front, heap, size);
   return heap_malloc_miss(heap, size);

@@ -20,7 +20,7 @@ static struct hk_heap_s *heaps;                                 /* all heaps */
 void hk__global_lock(void) { pthread_mutex_lock(&global_lock); }
 void hk__global_unlock(void) { pthread_mutex_unlock(&global_lock); }
 
-/* Lock order: global -> pool -> meta. */
+/* Lock order: global -> pool -> arena -> meta. */
 void hk__heap_register(struct hk_heap_s *heap, bool on) {
   if (on) {
     heap->prev = NULL;
@@ -40,10 +40,12 @@ void hk__heap_register(struct hk_heap_s *heap, bool on) {
 static void fork_prepare(void) {
   pthread_mutex_lock(&global_lock);
   for (struct hk_heap_s *h = heaps; h; h = h->next) pthread_mutex_lock(&h->pool.lock);
+  hk__arena_lock();
   hk__meta_lock_all();
 }
 static void fork_parent(void) {
   hk__meta_unlock_all();
+  hk__arena_unlock();
   for (struct hk_heap_s *h = heaps; h; h = h->next) pthread_mutex_unlock(&h->pool.lock);
   pthread_mutex_unlock(&global_lock);
 }

@@ -10,7 +10,7 @@
 static void walk_slabs(const hk__pool_t *pool, hk_stats_t *out) {
   for (const hk__seg_t *seg = pool->segs; seg != NULL; seg = seg->next) {
     for (unsigned i = 0; i < seg->nslabs; i++) {
-      const hk__slab_t *s = &seg->slabs[i];
+      const hk__slab_t *s = hk__seg_slab(seg, i);
       if (s->state == HK_SLAB_FREE) continue;
       /* Racy by design for slabs owned by running threads: exact when quiet. */
       uint32_t used = __atomic_load_n(&s->used, __ATOMIC_RELAXED);

@@ -85,6 +85,42 @@ bool hk__os_decommit(hk__os_t *os, void *p, size_t size, hk_decommit_t how) {
   return rc == 0;
 }
 
+void *hk__os_reserve(size_t size, size_t align, bool readable) {
+  size_t over = size + align;
+  if (over < size) return NULL;
+  uint8_t *raw = mmap(NULL, over, readable ? PROT_READ : PROT_NONE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) return NULL;
+  uint8_t *p = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
+  if (p > raw) munmap(raw, (size_t)(p - raw));
+  if (raw + over > p + size) munmap(p + size, (size_t)(raw + over - (p + size)));
+  return p;
+}
+
+/* mprotect, not mmap(MAP_FIXED): a failed call leaves the range as it was,
+ * never a hole some other mapping could fill. Released ranges are fresh
+ * anonymous memory (below), so what becomes accessible is zero-filled. */
+bool hk__os_commit_fixed(hk__os_t *os, void *p, size_t size) {
+  int rc = mprotect(p, size, PROT_READ | PROT_WRITE);
+  atomic_fetch_add_explicit(&os->n_mmap, 1, memory_order_relaxed);
+  if (rc != 0) {
+    atomic_fetch_add_explicit(&os->n_mmap_failed, 1, memory_order_relaxed);
+    errno = ENOMEM;
+    return false;
+  }
+  return true;
+}
+
+/* One call drops the pages and the access; on failure the caller must
+ * assume the range is lost (Linux may unmap before it fails). */
+bool hk__os_release_fixed(hk__os_t *os, void *p, size_t size) {
+  void *q = mmap(p, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+                 -1, 0);
+  atomic_fetch_add_explicit(&os->n_munmap, 1, memory_order_relaxed);
+  if (q != p) atomic_fetch_add_explicit(&os->n_munmap_failed, 1, memory_order_relaxed);
+  return q == p;
+}
+
 uint64_t hk__os_now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* vDSO: no syscall */

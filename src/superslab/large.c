@@ -61,7 +61,7 @@ void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
   hk__seg_t *seg = cache_take(pool, need);
   bool dirty = seg != NULL; /* fresh mappings are zero-filled */
   if (seg == NULL) {
-    seg = hk__pool_map_seg(pool, need);
+    seg = hk__pool_map_seg(pool, need, false);
     if (seg == NULL) {
       pthread_mutex_unlock(&pool->lock);
       return NULL;
@@ -73,16 +73,16 @@ void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
     hk__segmap_set(seg, HK_SEG_SHIFT);
   }
   hk__slab_t *s = &seg->slabs[0];
+  s->seg = seg;
   s->state = HK_SLAB_LARGE;
   s->start = (uint8_t *)seg + offset;
-  s->large_size = seg->map_size - offset;
   s->block_size = 0;
   s->cls = HK_NUM_CLASSES;
   atomic_store_explicit(&s->owner, 0, memory_order_relaxed); /* never the fast path */
   large_list_push(pool, seg);
   pool->n_large++;
-  pool->large_bytes += s->large_size;
-  pool->active += s->large_size;
+  pool->large_bytes += hk__large_usable(seg);
+  pool->active += hk__large_usable(seg);
   if (pool->active > pool->peak_active) pool->peak_active = pool->active;
   pthread_mutex_unlock(&pool->lock);
   if (zero && dirty) memset(s->start, 0, size);
@@ -101,8 +101,8 @@ void hk__large_free(hk__seg_t *seg, const void *p, const char *call) {
   }
   large_list_remove(pool, seg);
   pool->n_large--;
-  pool->large_bytes -= s->large_size;
-  pool->active -= s->large_size;
+  pool->large_bytes -= hk__large_usable(seg);
+  pool->active -= hk__large_usable(seg);
   const hk__policy_t *pol = &pool->policy;
   if (pol->region_cache_slots > 0 && seg->map_size <= pol->region_cache_max_bytes) {
     /* The newest region stays; the oldest ones make room (the cache is kept
@@ -121,5 +121,7 @@ void hk__large_free(hk__seg_t *seg, const void *p, const char *call) {
   pthread_mutex_unlock(&pool->lock);
 }
 
-size_t hk__large_usable(const hk__seg_t *seg) { return seg->slabs[0].large_size; }
+size_t hk__large_usable(const hk__seg_t *seg) {
+  return seg->map_size - (size_t)(seg->slabs[0].start - (const uint8_t *)seg);
+}
 void *hk__large_block(const hk__seg_t *seg) { return seg->slabs[0].start; }

@@ -51,22 +51,44 @@ static void partial_remove(hk__pool_t *pool, hk__slab_t *s) {
   pool->n_partial--;
 }
 
-static hk__seg_t *seg_of_slab(const hk__slab_t *slab) {
-  return (hk__seg_t *)((uintptr_t)slab & ~(uintptr_t)HK_SEG_MASK);
-}
 static unsigned kind_of_class(unsigned cls) {
   return hk__class_size[cls] <= HK_SMALL_BLOCK_MAX ? HK_KIND_SMALL : HK_KIND_MID;
 }
 static size_t slab_bytes(const hk__slab_t *s) { return (size_t)s->capacity * s->block_size; }
 
+/* A slab's region: from its base (after the header for slab 0) to the
+ * next slab. Its blocks start a colour offset past the base. */
+static uint8_t *slab_base(const hk__slab_t *s, uint8_t **end) {
+  hk__seg_t *seg = s->seg;
+  unsigned idx = hk__slab_index(s);
+  *end = (uint8_t *)seg + ((size_t)(idx + 1) << seg->slab_shift);
+  return (uint8_t *)seg + (idx == 0 ? HK_SEG_HEADER_SIZE : (size_t)idx << seg->slab_shift);
+}
+
 /* The page-aligned part of a slab's region: what a per-slab decommit covers. */
 static uint8_t *slab_pages(const hk__slab_t *s, size_t *len) {
-  hk__seg_t *seg = seg_of_slab(s);
-  unsigned idx = (unsigned)(s - seg->slabs);
-  uint8_t *end = (uint8_t *)seg + ((size_t)(idx + 1) << seg->slab_shift);
-  uint8_t *lo = (uint8_t *)(((uintptr_t)s->start + HK_PAGE - 1) & ~(uintptr_t)(HK_PAGE - 1));
+  uint8_t *end;
+  uint8_t *lo = slab_base(s, &end); /* page aligned */
   *len = (size_t)(end - lo);
   return lo;
+}
+
+/* Cache colouring. Slab bases are 64 KiB aligned and the blocks a class
+ * reuses most are its first ones, so without an offset the first blocks of
+ * every slab fall into the same few L1 sets. The offset varies with class
+ * and slab, comes out of the bytes the region leaves over after its last
+ * whole block (so it costs no block), and is a multiple of 64 and of the
+ * block size's lowest set bit, so blocks keep the alignment aligned_alloc
+ * relies on. */
+static size_t slab_colour(const hk__slab_t *s, unsigned cls, uint32_t bsize, size_t region) {
+  size_t unit = bsize & (~bsize + 1u);
+  if (unit < 64) unit = 64;
+  size_t spare = region % bsize;
+  if (spare < unit) return 0;
+  size_t steps = spare / unit + 1; /* offsets 0, unit, ..., <= spare */
+  size_t pick = ((size_t)cls * 37u + (size_t)hk__slab_index(s) * 11u +
+                 (((uintptr_t)s->seg >> HK_SEG_SHIFT) * 5u)) % steps;
+  return pick * unit;
 }
 
 /* ---- init / destroy ----------------------------------------------------------- */
@@ -86,9 +108,13 @@ void hk__seg_commit(hk__pool_t *pool, hk__seg_t *seg, ptrdiff_t delta) {
 
 void hk__pool_unmap_seg(hk__pool_t *pool, hk__seg_t *seg) {
   size_t size = seg->map_size;
+  bool in_arena = seg->in_arena; /* the header goes with the mapping */
   hk__segmap_set(seg, 0);
   hk__seg_commit(pool, seg, -(ptrdiff_t)seg->committed);
-  if (hk__os_unmap(&pool->os, seg, size)) {
+  if (in_arena) {
+    hk__arena_give(&pool->os, seg);
+    pool->mapped -= size;
+  } else if (hk__os_unmap(&pool->os, seg, size)) {
     pool->mapped -= size;
   }
 }
@@ -125,38 +151,54 @@ static bool budget_allows(hk__pool_t *pool, size_t more) {
   return pool->mapped + more <= max;
 }
 
-/* Maps a 2 MiB-aligned region for a SuperSlab or large block, registered in
- * the segment map and accounted. Lock held. */
-hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size) {
+/* Maps a 2 MiB-aligned region for a SuperSlab (in_arena: from the arena
+ * when it can) or a large block, accounted; registered in the segment map
+ * once its header is laid out. Lock held. */
+hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size, bool arena_ok) {
   if (!budget_allows(pool, size)) { errno = ENOMEM; return NULL; }
-  hk__seg_t *seg = hk__os_map_aligned(&pool->os, size, HK_SEG_SIZE);
-  if (seg == NULL) { errno = ENOMEM; return NULL; }
-  if (((uintptr_t)seg >> HK_SEG_SHIFT) >= HK_SEGMAP_SIZE) { /* beyond the map */
-    hk__os_unmap(&pool->os, seg, size);
-    errno = ENOMEM;
-    return NULL;
+  hk__slab_t *records = NULL;
+  hk__seg_t *seg = NULL;
+  if (arena_ok && size == HK_SEG_SIZE && pool->os.hooks.map == NULL)
+    seg = hk__arena_take(&pool->os, &records);
+  bool in_arena = seg != NULL;
+  if (seg == NULL) {
+    seg = hk__os_map_aligned(&pool->os, size, HK_SEG_SIZE);
+    if (seg == NULL) { errno = ENOMEM; return NULL; }
+    if (((uintptr_t)seg >> HK_SEG_SHIFT) >= HK_SEGMAP_SIZE) { /* beyond the map */
+      hk__os_unmap(&pool->os, seg, size);
+      errno = ENOMEM;
+      return NULL;
+    }
+    records = (hk__slab_t *)((uint8_t *)seg + HK_RECORDS_OFF);
   }
 #ifdef HK_ASAN
   ASAN_UNPOISON_MEMORY_REGION(seg, size); /* shadow outlives an earlier unmap here */
 #endif
   seg->magic = HK_SEG_MAGIC;
+  seg->slabs = records;
+  seg->in_arena = in_arena;
   seg->pool = pool;
   seg->map_size = size;
   pool->mapped += size;
   if (pool->mapped > pool->peak_mapped) pool->peak_mapped = pool->mapped;
-  return seg; /* registered in the segment map once its header is laid out */
+  return seg;
 }
 
-/* (Re)lays out an all-FREE segment for a kind. */
+/* (Re)lays out an all-FREE segment for a kind: every granule's record,
+ * the stand-ins of MID slabs included (head_off leads back to the slab). */
 static void seg_layout(hk__seg_t *seg, unsigned kind) {
   unsigned shift = kind == HK_KIND_SMALL ? HK_SMALL_SLAB_SHIFT : HK_MID_SLAB_SHIFT;
+  unsigned per_slab = 1u << (shift - HK_GRANULE_SHIFT);
   seg->kind = (uint8_t)kind;
   seg->slab_shift = (uint8_t)shift;
   seg->nslabs = (uint16_t)(HK_SEG_SIZE >> shift);
   seg->used_slabs = 0;
+  memset(seg->slabs, 0, HK_SEG_GRANULES * sizeof(hk__slab_t));
+  for (unsigned g = 0; g < HK_SEG_GRANULES; g++)
+    seg->slabs[g].head_off = (g & (per_slab - 1)) * sizeof(hk__slab_t);
   for (unsigned i = 0; i < seg->nslabs; i++) {
-    hk__slab_t *s = &seg->slabs[i];
-    memset(s, 0, sizeof *s);
+    hk__slab_t *s = hk__seg_slab(seg, i);
+    s->seg = seg;
     s->start = (uint8_t *)seg + (i == 0 ? HK_SEG_HEADER_SIZE : (size_t)i << shift);
     s->end = s->start; /* no blocks until formatted */
     s->state = HK_SLAB_FREE;
@@ -166,11 +208,11 @@ static void seg_layout(hk__seg_t *seg, unsigned kind) {
 }
 
 static void seg_slabs_to_free_list(hk__pool_t *pool, hk__seg_t *seg) {
-  for (unsigned i = seg->nslabs; i-- > 0;) slab_push(&pool->free_slabs[seg->kind], &seg->slabs[i]);
+  for (unsigned i = seg->nslabs; i-- > 0;) slab_push(&pool->free_slabs[seg->kind], hk__seg_slab(seg, i));
 }
 
 static hk__seg_t *seg_new(hk__pool_t *pool, unsigned kind) {
-  hk__seg_t *seg = hk__pool_map_seg(pool, HK_SEG_SIZE);
+  hk__seg_t *seg = hk__pool_map_seg(pool, HK_SEG_SIZE, true);
   if (seg == NULL) return NULL;
   seg_layout(seg, kind);
   pool->n_segs++;
@@ -179,14 +221,14 @@ static hk__seg_t *seg_new(hk__pool_t *pool, unsigned kind) {
 }
 
 static void slab_format(hk__slab_t *s, unsigned cls) {
-  hk__seg_t *seg = seg_of_slab(s);
-  unsigned idx = (unsigned)(s - seg->slabs);
-  uint8_t *region_end = (uint8_t *)seg + ((size_t)(idx + 1) << seg->slab_shift);
+  uint8_t *region_end;
+  uint8_t *base = slab_base(s, &region_end);
 #ifdef HK_ASAN
   /* Blocks of the slab's former class may still be poisoned. */
-  ASAN_UNPOISON_MEMORY_REGION(s->start, (size_t)(region_end - s->start));
+  ASAN_UNPOISON_MEMORY_REGION(base, (size_t)(region_end - base));
 #endif
   uint32_t bsize = hk__class_size[cls];
+  s->start = base + slab_colour(s, cls, bsize, (size_t)(region_end - base));
   s->cls = (uint8_t)cls;
   s->block_size = bsize;
   s->capacity = (uint32_t)((size_t)(region_end - s->start) / bsize);
@@ -209,7 +251,7 @@ static void slab_format(hk__slab_t *s, unsigned cls) {
 
 /* ---- the empty-segment policy ----------------------------------------------------- */
 static void seg_became_empty(hk__pool_t *pool, hk__seg_t *seg) {
-  for (unsigned i = 0; i < seg->nslabs; i++) slab_remove(&pool->free_slabs[seg->kind], &seg->slabs[i]);
+  for (unsigned i = 0; i < seg->nslabs; i++) slab_remove(&pool->free_slabs[seg->kind], hk__seg_slab(seg, i));
   seg_remove(&pool->segs, seg);
   seg_push(&pool->empty_segs, seg);
   pool->n_empty++;
@@ -238,7 +280,7 @@ static void enforce_policy(hk__pool_t *pool) {
       s->decommitted = 1;
       pool->n_decommitted++;
       hk__seg_commit(pool, s, (ptrdiff_t)HK_SEG_HEADER_SIZE - (ptrdiff_t)s->committed);
-      for (unsigned i = 0; i < s->nslabs; i++) s->slabs[i].dirty = 0;
+      for (unsigned i = 0; i < s->nslabs; i++) hk__seg_slab(s, i)->dirty = 0;
     }
   }
 }
@@ -255,7 +297,7 @@ static hk__seg_t *take_empty_seg(hk__pool_t *pool, unsigned kind) {
   /* Counted as committed again as a whole (pages come back as touched);
    * this also covers slabs a trim decommitted one by one. */
   hk__seg_commit(pool, seg, (ptrdiff_t)seg->map_size - (ptrdiff_t)seg->committed);
-  for (unsigned i = 0; i < seg->nslabs; i++) seg->slabs[i].dirty = 1;
+  for (unsigned i = 0; i < seg->nslabs; i++) hk__seg_slab(seg, i)->dirty = 1;
   if (seg->kind != kind) seg_layout(seg, kind);
   return seg;
 }
@@ -303,11 +345,11 @@ hk__slab_t *hk__pool_acquire(hk__pool_t *pool, unsigned cls) {
   }
   s = pool->free_slabs[kind];
   slab_remove(&pool->free_slabs[kind], s);
-  seg_of_slab(s)->used_slabs++;
+  s->seg->used_slabs++;
   if (!s->dirty) { /* decommitted alone by a trim: it commits again as it is touched */
     size_t len;
     slab_pages(s, &len);
-    hk__seg_commit(pool, seg_of_slab(s), (ptrdiff_t)len);
+    hk__seg_commit(pool, s->seg, (ptrdiff_t)len);
   }
   slab_format(s, cls);
   s->state = HK_SLAB_OWNED;
@@ -324,7 +366,7 @@ void hk__pool_give_back_locked(hk__pool_t *pool, hk__slab_t *s) {
     partial_append(pool, s);
     return;
   }
-  hk__seg_t *seg = seg_of_slab(s);
+  hk__seg_t *seg = s->seg;
   pool->active -= slab_bytes(s);
   s->state = HK_SLAB_FREE;
   s->free = NULL;
@@ -391,7 +433,7 @@ size_t hk__pool_trim(hk__pool_t *pool) {
   /* FREE slabs inside segments still in use: decommit what was touched. */
   for (hk__seg_t *seg = pool->segs; seg != NULL; seg = seg->next) {
     for (unsigned i = 0; i < seg->nslabs; i++) {
-      hk__slab_t *s = &seg->slabs[i];
+      hk__slab_t *s = hk__seg_slab(seg, i);
       if (s->state != HK_SLAB_FREE || !s->dirty) continue;
       size_t len;
       uint8_t *lo = slab_pages(s, &len);

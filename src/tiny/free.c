@@ -118,5 +118,21 @@ hk_noinline void hk__free_slow(void *p, const char *call) {
     if (--s->used == 0) hk__slab_retire(s);
     return;
   }
+  /* A detached slab (full, owned by nobody) is claimed by the first free
+   * with one CAS, which keeps the block on the slab's own list: cheaper
+   * than a remote push and a drain, and the common case when a thread frees
+   * blocks of its own slabs after they filled up. */
+  uintptr_t expect = HK_XFREE_DETACHED;
+  if (atomic_load_explicit(&s->owner, memory_order_relaxed) == 0 &&
+      atomic_compare_exchange_strong_explicit(&s->xfree, &expect, 0, memory_order_acquire,
+                                              memory_order_relaxed)) {
+    HK_TRACK_FREE(s, b);
+    b->next = s->free;
+    s->free = b;
+    s->used--;
+    atomic_fetch_add_explicit(&s->seg->pool->remote_frees, 1, memory_order_relaxed);
+    hk__slab_adopt(s);
+    return;
+  }
   remote_push(s, b);
 }

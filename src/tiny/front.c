@@ -100,15 +100,6 @@ static void drain_counted(hk__front_t *f, hk__slab_t *s) {
   if (n) atomic_fetch_add_explicit(&f->heap->pool.remote_frees, n, memory_order_relaxed);
 }
 
-/* Refill s->free from what the slab has: remote frees, then fresh blocks.
- * (Own frees go straight back to s->free, so they never need a refill.) */
-static bool refill(hk__front_t *f, hk__slab_t *s) {
-  if (s->free != NULL) return true;
-  drain_counted(f, s);
-  if (s->free != NULL) return true;
-  return hk__slab_carve(s);
-}
-
 /* A full slab leaves the queue and belongs to nobody until a block of it is
  * freed; that free's CAS clears DETACHED and makes the freer adopt it.
  * Returns false if a remote free raced in: the slab stays ours. */
@@ -143,6 +134,23 @@ static void sweep_tail(hk__front_t *f, unsigned cls) {
   }
 }
 
+/* s has free blocks: it becomes the head, and malloc pops from it. */
+static void *alloc_from(hk__front_t *f, hk__slab_t *s) {
+  if (f->cur[s->cls] != s) {
+    q_remove(f, s);
+    q_push_head(f, s);
+  }
+#ifdef HK_CHECKED
+  hk__check_slab(s);
+#endif
+  return hk__front_alloc(f, s->cls);
+}
+
+/* The head ran dry. Blocks already freed come first, so memory already
+ * touched is reused before fresh blocks are carved: each queued slab, in
+ * order, gets its remote frees drained; the first with free blocks serves,
+ * a full one leaves the queue (detach). Then the first slab that can carve
+ * serves; then the pool gives one (a PARTIAL slab first). */
 hk_noinline void *hk__front_alloc_slow(hk__front_t *f, unsigned cls) {
   if (hk_unlikely(!f->thread->live)) {
     /* First allocation of this thread: it still runs on hk__thread_empty. */
@@ -152,26 +160,25 @@ hk_noinline void *hk__front_alloc_slow(hk__front_t *f, unsigned cls) {
   }
   sweep_tail(f, cls);
   for (;;) {
-    hk__slab_t *s = f->cur[cls];
-    while (s != EMPTY) {
-      hk__slab_t *next = s->next;
-      if (refill(f, s)) {
-        if (f->cur[cls] != s) { q_remove(f, s); q_push_head(f, s); }
-#ifdef HK_CHECKED
-        hk__check_slab(s);
-#endif
-        return hk__front_alloc(f, cls);
-      }
+    for (hk__slab_t *s = f->cur[cls], *next; s != EMPTY; s = next) {
+      next = s->next ? s->next : EMPTY;
+      drain_counted(f, s);
+      if (s->free != NULL) return alloc_from(f, s);
+      if (s->bump < s->end) continue; /* fresh blocks left: second round */
       q_remove(f, s);
-      if (!detach(f, s)) { q_push_head(f, s); continue; }
-      s = next ? next : f->cur[cls];
-      if (s == EMPTY) break;
+      if (!detach(f, s)) { /* a remote free raced in: s has blocks again */
+        q_push_head(f, s);
+        drain_counted(f, s);
+        return alloc_from(f, s);
+      }
     }
-    s = hk__pool_acquire(&f->heap->pool, cls);
+    for (hk__slab_t *s = f->cur[cls]; s != EMPTY; s = s->next ? s->next : EMPTY)
+      if (hk__slab_carve(s)) return alloc_from(f, s);
+    hk__slab_t *s = hk__pool_acquire(&f->heap->pool, cls);
     if (s == NULL) return NULL; /* errno set */
     own(f, s);
     q_push_head(f, s);
-    /* A PARTIAL slab may turn out full; the loop above then detaches it. */
+    /* A PARTIAL slab may turn out full; the first round then detaches it. */
   }
 }
 
@@ -185,10 +192,6 @@ hk_noinline void hk__slab_retire(hk__slab_t *s) {
   s->front = NULL;
   atomic_store_explicit(&s->owner, 0, memory_order_release);
   hk__pool_give_back(pool, s);
-}
-
-hk_noinline void hk__slab_retire_key(uintptr_t key) {
-  hk__slab_retire((hk__slab_t *)(key + offsetof(hk__seg_t, slabs)));
 }
 
 /* Hand every owned slab back to the pool (thread exit, trim). */
@@ -213,8 +216,7 @@ void hk__front_flush(hk__front_t *f) {
  * thread's front for the slab's heap, or park it on the pool's partial list
  * if this thread has no usable front. */
 void hk__slab_adopt(hk__slab_t *s) {
-  hk__seg_t *seg = (hk__seg_t *)((uintptr_t)s & ~(uintptr_t)HK_SEG_MASK);
-  hk__pool_t *pool = seg->pool;
+  hk__pool_t *pool = s->seg->pool;
   struct hk_heap_s *heap = hk__heap_of_pool(pool);
   hk__thread_t *t = hk__tls;
   hk__front_t *f = NULL;
@@ -234,16 +236,10 @@ void hk__slab_adopt(hk__slab_t *s) {
     hk__pool_give_back(pool, s);
     return;
   }
-  /* s becomes the head (its free blocks are used first). The displaced
-   * head loses its pin: if the frees had emptied it, it goes back now, or
-   * it would wait in the queue for a later slow path. (Not called from
-   * inside a queue walk: only frees adopt.) */
-  hk__slab_t *old = f->cur[s->cls];
-  q_push_head(f, s);
-  if (old != EMPTY && old->used == 0) {
-    q_remove(f, old);
-    old->front = NULL;
-    atomic_store_explicit(&old->owner, 0, memory_order_release);
-    hk__pool_give_back(pool, old);
-  }
+  /* Behind the head: the head keeps serving while s collects the frees
+   * that follow (now owner frees, on the fast path), and a slow path finds
+   * s before it carves. Made the head, s would run dry again after the one
+   * block and be detached again: a detach/adopt cycle per block when a
+   * class's blocks are freed at random. */
+  if (f->cur[s->cls] == EMPTY) q_push_head(f, s); else q_insert_second(f, s);
 }

@@ -1,6 +1,7 @@
 /* The fast paths. Same-thread malloc and free of a block touch only the
  * thread's own front and slab: no lock, no atomic read-modify-write, no
- * call, one unlikely branch each (plus free's segment-map check). */
+ * call, one unlikely branch each (plus free's arena, boundary and key
+ * checks). */
 #ifndef HK_FRONT_INLINE_H
 #define HK_FRONT_INLINE_H
 
@@ -63,29 +64,29 @@ hk_inline void *hk__front_alloc_small(hk__front_t *f, size_t size) {
 }
 
 /* Free of any pointer: owner fast path, everything else (NULL, foreign,
- * interior, remote, large, detached, a block already carrying its slab's
- * key, i.e. probably a double free) in hk__free_slow. */
+ * interior, remote, large, detached, outside the arena, a block already
+ * carrying its slab's key, i.e. probably a double free) in hk__free_slow.
+ * Inside the arena the record is found by address arithmetic alone (see
+ * arena.c); a pointer that is no live block finds owner 0 there, or fails
+ * the boundary or key test. */
 hk_inline void hk__free_fast(void *p, const char *call) {
 #ifndef HK_CHECKED
   uintptr_t a = (uintptr_t)p;
-  uintptr_t idx = a >> HK_SEG_SHIFT;
-  unsigned shift;
-  if (hk_likely(idx < HK_SEGMAP_SIZE &&
-                (shift = atomic_load_explicit(&hk__segmap[idx], memory_order_relaxed)) != 0)) {
-    /* key == hk__slab_key(s), computed first so s derives from it */
-    uintptr_t key = (a & ~(uintptr_t)HK_SEG_MASK) + (((a & HK_SEG_MASK) >> shift) << 7);
-    hk__slab_t *s = (hk__slab_t *)(key + offsetof(hk__seg_t, slabs));
+  uintptr_t span = atomic_load_explicit(&hk__arena.span, memory_order_acquire);
+  uintptr_t off = (a - hk__arena.base) >> HK_META_SHIFT;
+  if (hk_likely(off < span)) {
+    hk__slab_t *g = (hk__slab_t *)(hk__arena.meta + (off & ~(uintptr_t)(sizeof(hk__slab_t) - 1)));
+    hk__slab_t *s = (hk__slab_t *)((uintptr_t)g - g->head_off);
     if (hk_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == hk__self_token())) {
       hk__block_t *b = (hk__block_t *)p;
       if (hk_unlikely((uint64_t)(a - (uintptr_t)s->start) * s->div_magic >= s->div_limit))
         goto slow; /* not a block boundary: an interior or stray pointer */
-      if (hk_unlikely(b->key == key)) goto slow; /* probably a double free */
-      b->key = key;
+      if (hk_unlikely(b->key == hk__slab_key(s))) goto slow; /* probably a double free */
+      b->key = hk__slab_key(s);
       b->next = s->free;
       s->free = b;
       HK_TRACK_FREE(s, b);
-      /* By key, not s: keeps the compiler from holding both in registers. */
-      if (hk_unlikely(--s->used == 0)) hk__slab_retire_key(key);
+      if (hk_unlikely(--s->used == 0)) hk__slab_retire(s);
       return;
     }
   }

@@ -1,0 +1,121 @@
+/* The arena: one address-space reservation, made the first time a heap
+ * without OS hooks needs a SuperSlab, that SMALL and MID SuperSlabs are cut
+ * from as 2 MiB slots, plus META, the flat array of their slab records.
+ *
+ * Why: free() must go from any pointer to its slab record in O(1) and
+ * without trusting the pointer. Inside the arena that is one subtraction,
+ * one compare and a shift (see hk__free_fast): META is mapped readable over
+ * the whole arena (zero pages where no SuperSlab is), so a pointer that is
+ * not a live block reads a record whose owner is 0 and goes to the slow
+ * path, which checks the segment map. Outside the arena (OS hooks, LARGE
+ * blocks, or an arena that is full or could not be reserved) SuperSlabs
+ * keep their records in their header and every free takes the slow path:
+ * slower, never wrong.
+ *
+ * Invariants:
+ *   - a slot's META page is writable once the slot has been handed out
+ *     (slots below next_slot); it stays so, and stays zero while the slot
+ *     is free, so stale pointers into a free slot find owner 0;
+ *   - a free slot's data is PROT_NONE, fresh anonymous memory, so a slot
+ *     made accessible again is zero-filled;
+ *   - a slot whose release failed is never reused (the kernel may have
+ *     unmapped it, and something else may live there now).
+ * The arena lock is taken inside pool locks. */
+#include "internal.h"
+
+#include <string.h>
+
+#define ARENA_MAX_SHIFT 38 /* 256 GiB of SuperSlabs: 131072 slots */
+#define ARENA_MIN_SHIFT 30 /* smaller than 1 GiB: not worth a reservation */
+#define SLOT_META_BYTES ((size_t)HK_SEG_GRANULES * sizeof(hk__slab_t)) /* 4 KiB */
+#define META_COMMIT_SLOTS 16u /* META becomes writable 64 KiB at a time */
+
+_Static_assert(SLOT_META_BYTES == (HK_SEG_SIZE >> HK_META_SHIFT), "META: 4 KiB per slot");
+
+hk__arena_view_t hk__arena;
+
+static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
+static int arena_state;         /* 0: not tried yet, 1: reserved, -1: not available */
+static size_t nslots;
+static size_t next_slot;        /* slots below it have been handed out once */
+static size_t meta_writable;    /* slots below it have a writable META page */
+static hk__slab_t *free_slots;  /* record 0 of each free slot, linked by next */
+static hk__os_t arena_os;       /* the process's own calls (META) */
+
+void hk__arena_lock(void) { pthread_mutex_lock(&arena_lock); }
+void hk__arena_unlock(void) { pthread_mutex_unlock(&arena_lock); }
+
+static uint8_t *slot_addr(size_t k) { return (uint8_t *)hk__arena.base + (k << HK_SEG_SHIFT); }
+static hk__slab_t *slot_records(size_t k) {
+  return (hk__slab_t *)(hk__arena.meta + k * SLOT_META_BYTES);
+}
+
+/* The largest reservation the process allows, halving from 256 GiB (an
+ * RLIMIT_AS or valgrind may refuse the big ones). Lock held. */
+static void reserve(void) {
+  arena_state = -1;
+  for (unsigned shift = ARENA_MAX_SHIFT; shift >= ARENA_MIN_SHIFT; shift--) {
+    size_t size = (size_t)1 << shift;
+    uint8_t *meta = hk__os_reserve(size >> HK_META_SHIFT, HK_PAGE, true);
+    if (meta == NULL) continue;
+    uint8_t *base = hk__os_reserve(size, HK_SEG_SIZE, false);
+    if (base == NULL || (((uintptr_t)base + size - 1) >> HK_SEG_SHIFT) >= HK_SEGMAP_SIZE) {
+      if (base != NULL) hk__os_unmap(&arena_os, base, size);
+      hk__os_unmap(&arena_os, meta, size >> HK_META_SHIFT);
+      continue;
+    }
+    nslots = size >> HK_SEG_SHIFT;
+    hk__arena.base = (uintptr_t)base;
+    hk__arena.meta = meta;
+    atomic_store_explicit(&hk__arena.span, size >> HK_META_SHIFT, memory_order_release);
+    arena_state = 1;
+    return;
+  }
+}
+
+/* A slot index, its META page writable, or SIZE_MAX. Lock held. */
+static size_t slot_alloc(void) {
+  if (free_slots != NULL) {
+    hk__slab_t *r = free_slots;
+    free_slots = r->next;
+    r->next = NULL;
+    return (size_t)((uint8_t *)r - hk__arena.meta) / SLOT_META_BYTES;
+  }
+  if (next_slot == nslots) return SIZE_MAX;
+  if (next_slot == meta_writable) {
+    size_t n = nslots - meta_writable < META_COMMIT_SLOTS ? nslots - meta_writable : META_COMMIT_SLOTS;
+    if (!hk__os_commit_fixed(&arena_os, slot_records(meta_writable), n * SLOT_META_BYTES))
+      return SIZE_MAX;
+    meta_writable += n;
+  }
+  return next_slot++;
+}
+
+void *hk__arena_take(hk__os_t *os, hk__slab_t **records) {
+  void *seg = NULL;
+  pthread_mutex_lock(&arena_lock);
+  if (arena_state == 0) reserve();
+  size_t k = arena_state > 0 ? slot_alloc() : SIZE_MAX;
+  if (k != SIZE_MAX) {
+    if (hk__os_commit_fixed(os, slot_addr(k), HK_SEG_SIZE)) {
+      seg = slot_addr(k);
+      *records = slot_records(k);
+    } else { /* still PROT_NONE: the slot can be tried again later */
+      slot_records(k)->next = free_slots;
+      free_slots = slot_records(k);
+    }
+  }
+  pthread_mutex_unlock(&arena_lock);
+  return seg;
+}
+
+void hk__arena_give(hk__os_t *os, void *seg) {
+  size_t k = ((uintptr_t)seg - hk__arena.base) >> HK_SEG_SHIFT;
+  hk__slab_t *r = slot_records(k);
+  memset(r, 0, SLOT_META_BYTES); /* stale pointers into the slot: owner 0 */
+  if (!hk__os_release_fixed(os, seg, HK_SEG_SIZE)) return; /* lost: never reused */
+  pthread_mutex_lock(&arena_lock);
+  r->next = free_slots;
+  free_slots = r;
+  pthread_mutex_unlock(&arena_lock);
+}
