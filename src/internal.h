@@ -30,6 +30,7 @@ void *hk__os_reserve(size_t size, size_t align, bool readable);
  * inaccessible; counted in os as an mmap and an munmap. */
 bool hk__os_commit_fixed(hk__os_t *os, void *p, size_t size);
 bool hk__os_release_fixed(hk__os_t *os, void *p, size_t size);
+size_t hk__os_address_space_limit(void); /* RLIMIT_AS, SIZE_MAX if none */
 
 /* ---- os/meta.c: internal records (thread, front, heap). Zeroed. ------------ */
 void *hk__meta_alloc(size_t size);
@@ -72,10 +73,11 @@ hk_inline uintptr_t hk__slab_key(const hk__slab_t *s) { return (uintptr_t)s; }
  * one read-write (counted in os) and returns it with its records (zeroed),
  * or NULL when there is no arena or it is full: the caller then maps the
  * SuperSlab elsewhere. give returns a slot (its records zeroed) to the
- * reservation. Arena lock inside pool locks. */
+ * reservation; false if the kernel refused, and the slot is never reused.
+ * Arena lock inside pool locks. */
 extern hk__arena_view_t hk__arena;
 void *hk__arena_take(hk__os_t *os, hk__slab_t **records);
-void hk__arena_give(hk__os_t *os, void *seg);
+bool hk__arena_give(hk__os_t *os, void *seg); /* false: the slot is lost (still mapped?) */
 void hk__arena_lock(void);   /* fork */
 void hk__arena_unlock(void);
 

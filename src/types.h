@@ -44,7 +44,8 @@
  *     links. Other threads only push onto xfree (lock-free, CAS).
  *   - owner == 0: the slab is either on a pool list (under pool->lock) or
  *     "detached" (full, on no list) with HK_XFREE_DETACHED set in xfree. The
- *     first remote push that clears DETACHED makes the pusher responsible for
+ *     first free that clears DETACHED (a remote push, or the CAS by which
+ *     hk__free_slow claims the slab) makes that thread responsible for
  *     the slab: it adopts it into its own front or puts it on the pool's
  *     partial list.
  */
@@ -196,12 +197,15 @@ typedef struct hk__seg_s {
   struct hk__seg_s *next, *prev;
   uint64_t empty_since_ms;
   size_t committed;         /* bytes of this segment counted in pool->committed */
-  hk__slab_t *slabs;        /* HK_SEG_GRANULES records: in META, or at seg + HK_RECORDS_OFF */
+  /* HK_SEG_GRANULES records, in META or at seg + HK_RECORDS_OFF; a LARGE
+   * segment has only record 0 (its block starts at HK_LARGE_OFFSET). */
+  hk__slab_t *slabs;
 } hk__seg_t;
 
 _Static_assert(sizeof(hk__slab_t) == 128, "a slab record is two cache lines (META shifts by 7)");
 _Static_assert(sizeof(hk__seg_t) <= HK_RECORDS_OFF, "segment header fields fit before the records");
 _Static_assert(HK_RECORDS_OFF + HK_SEG_GRANULES * 128 <= HK_SEG_HEADER_SIZE, "header fits");
+_Static_assert(HK_RECORDS_OFF + 128 <= HK_LARGE_OFFSET, "a LARGE record ends before its block");
 
 /* The arena as free() reads it: one cache line, written once. span is 0
  * until the reservation exists and is published last (release), so a

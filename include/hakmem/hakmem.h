@@ -219,7 +219,10 @@ typedef struct hk_stats_s {
   size_t region_cache_entries;
   size_t region_cache_bytes;
   /* events */
-  uint64_t remote_frees;    /* blocks freed by a thread other than the owner */
+  /* Blocks freed by a thread other than the owner, counted when drained;
+   * also the first free into a full slab its thread had set aside, which
+   * hands the slab over as a remote free would. */
+  uint64_t remote_frees;
   uint64_t os_mmap, os_munmap, os_madvise;
   uint64_t os_mmap_failed, os_munmap_failed, os_madvise_failed;
   /* per size class */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,7 +106,6 @@ bool hk__os_commit_fixed(hk__os_t *os, void *p, size_t size) {
   atomic_fetch_add_explicit(&os->n_mmap, 1, memory_order_relaxed);
   if (rc != 0) {
     atomic_fetch_add_explicit(&os->n_mmap_failed, 1, memory_order_relaxed);
-    errno = ENOMEM;
     return false;
   }
   return true;
@@ -119,6 +119,12 @@ bool hk__os_release_fixed(hk__os_t *os, void *p, size_t size) {
   atomic_fetch_add_explicit(&os->n_munmap, 1, memory_order_relaxed);
   if (q != p) atomic_fetch_add_explicit(&os->n_munmap_failed, 1, memory_order_relaxed);
   return q == p;
+}
+
+size_t hk__os_address_space_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
+  return rl.rlim_cur > SIZE_MAX ? SIZE_MAX : (size_t)rl.rlim_cur;
 }
 
 uint64_t hk__os_now_ms(void) {

@@ -14,8 +14,9 @@
  *
  * Invariants:
  *   - a slot's META page is writable once the slot has been handed out
- *     (slots below next_slot); it stays so, and stays zero while the slot
- *     is free, so stale pointers into a free slot find owner 0;
+ *     (slots below next_slot) and stays so; while the slot is free its
+ *     records are zero but for record 0's free-list link (second line),
+ *     so stale pointers into a free slot find owner 0 and head_off 0;
  *   - a free slot's data is PROT_NONE, fresh anonymous memory, so a slot
  *     made accessible again is zero-filled;
  *   - a slot whose release failed is never reused (the kernel may have
@@ -50,12 +51,16 @@ static hk__slab_t *slot_records(size_t k) {
   return (hk__slab_t *)(hk__arena.meta + k * SLOT_META_BYTES);
 }
 
-/* The largest reservation the process allows, halving from 256 GiB (an
- * RLIMIT_AS or valgrind may refuse the big ones). Lock held. */
+/* The largest reservation the kernel accepts, halving from 256 GiB
+ * (valgrind refuses the big ones). Under an RLIMIT_AS, at most an eighth of
+ * the limit: the reservation counts against it in full, and the rest must
+ * stay for large blocks and everything else the program maps. Lock held. */
 static void reserve(void) {
   arena_state = -1;
+  size_t cap = hk__os_address_space_limit() / 8;
   for (unsigned shift = ARENA_MAX_SHIFT; shift >= ARENA_MIN_SHIFT; shift--) {
     size_t size = (size_t)1 << shift;
+    if (size + (size >> HK_META_SHIFT) > cap) continue;
     uint8_t *meta = hk__os_reserve(size >> HK_META_SHIFT, HK_PAGE, true);
     if (meta == NULL) continue;
     uint8_t *base = hk__os_reserve(size, HK_SEG_SIZE, false);
@@ -109,13 +114,14 @@ void *hk__arena_take(hk__os_t *os, hk__slab_t **records) {
   return seg;
 }
 
-void hk__arena_give(hk__os_t *os, void *seg) {
+bool hk__arena_give(hk__os_t *os, void *seg) {
   size_t k = ((uintptr_t)seg - hk__arena.base) >> HK_SEG_SHIFT;
   hk__slab_t *r = slot_records(k);
   memset(r, 0, SLOT_META_BYTES); /* stale pointers into the slot: owner 0 */
-  if (!hk__os_release_fixed(os, seg, HK_SEG_SIZE)) return; /* lost: never reused */
+  if (!hk__os_release_fixed(os, seg, HK_SEG_SIZE)) return false; /* lost: never reused */
   pthread_mutex_lock(&arena_lock);
   r->next = free_slots;
   free_slots = r;
   pthread_mutex_unlock(&arena_lock);
+  return true;
 }

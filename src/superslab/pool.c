@@ -111,12 +111,8 @@ void hk__pool_unmap_seg(hk__pool_t *pool, hk__seg_t *seg) {
   bool in_arena = seg->in_arena; /* the header goes with the mapping */
   hk__segmap_set(seg, 0);
   hk__seg_commit(pool, seg, -(ptrdiff_t)seg->committed);
-  if (in_arena) {
-    hk__arena_give(&pool->os, seg);
+  if (in_arena ? hk__arena_give(&pool->os, seg) : hk__os_unmap(&pool->os, seg, size))
     pool->mapped -= size;
-  } else if (hk__os_unmap(&pool->os, seg, size)) {
-    pool->mapped -= size;
-  }
 }
 
 void hk__pool_destroy(hk__pool_t *pool) {

@@ -1,10 +1,11 @@
-/* The segment map: one byte per 2 MiB of the 47-bit user address space
- * The byte is the SuperSlab's slab shift (16, 19 or 21), 0 where there is
- * none, so free() learns both facts from one load.
- * (64 MiB of zero-filled .bss, only the touched pages ever become resident:
- * one 4 KiB page covers 8 GiB of address space). free() reads it before it
- * dereferences a SuperSlab header, so a pointer hakmem never returned is
- * reported instead of crashing or corrupting. */
+/* The segment map: one byte per 2 MiB of the 47-bit user address space,
+ * nonzero (the SuperSlab's slab shift: 16, 19 or 21) where a SuperSlab
+ * starts. (64 MiB of zero-filled .bss, only the touched pages ever become
+ * resident: one 4 KiB page covers 8 GiB of address space.) The slow paths
+ * (free, realloc, usable_size, hk_heap_of) read it before they dereference
+ * a SuperSlab header, so a pointer hakmem never returned is reported
+ * instead of crashing or corrupting. free's fast path does not need it:
+ * inside the arena, META answers (see arena.c). */
 #include "internal.h"
 
 _Atomic uint8_t hk__segmap[HK_SEGMAP_SIZE];

@@ -236,10 +236,17 @@ void hk__slab_adopt(hk__slab_t *s) {
     hk__pool_give_back(pool, s);
     return;
   }
-  /* Behind the head: the head keeps serving while s collects the frees
-   * that follow (now owner frees, on the fast path), and a slow path finds
-   * s before it carves. Made the head, s would run dry again after the one
-   * block and be detached again: a detach/adopt cycle per block when a
-   * class's blocks are freed at random. */
-  if (f->cur[s->cls] == EMPTY) q_push_head(f, s); else q_insert_second(f, s);
+  /* Behind the head while the head still has free blocks: the head keeps
+   * serving while s collects the frees that follow (now owner frees, on
+   * the fast path), and a slow path finds s before it carves. Made the
+   * head, s would run dry after its one block and be detached again: a
+   * detach/adopt cycle per block when one class's blocks are freed at
+   * random (bench_random_mixed 400 slots, 1000 B: 61 instead of 88 Ir/op).
+   * A head with no free block would send the next malloc to the slow path
+   * anyway, so s, nearly full, serves first: filling the fullest slabs
+   * first lets the others empty (random_mixed_medium peak RSS 6.0 MiB,
+   * 6.3 always behind the head, 5.4 always first but with the cycles). */
+  hk__slab_t *head = f->cur[s->cls];
+  if (head == EMPTY || head->free == NULL) q_push_head(f, s);
+  else q_insert_second(f, s);
 }

@@ -20,8 +20,10 @@ _Static_assert(CS(79) == 65536, "last class is HK_MID_MAX");
 _Static_assert(CS(31) == 1024, "class 31 is HK_SMALL_MAX");
 
 /* Smallest class holding `size` whose block size is a multiple of `align`
- * (align <= HK_PAGE). Slab starts are page aligned, so every block of such a
- * class is aligned. Terminates at the next power of two at the latest. */
+ * (align <= HK_PAGE). A slab's first block is aligned to the lowest set bit
+ * of its block size (page-aligned base plus a colour offset that keeps that
+ * alignment, pool.c), so every block of such a class is aligned.
+ * Terminates at the next power of two at the latest. */
 unsigned hk__class_for_aligned(size_t size, size_t align) {
   if (size < align) size = align;
   if (size > HK_MID_MAX) return HK_NUM_CLASSES;
