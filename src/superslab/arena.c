@@ -14,9 +14,10 @@
  *
  * Invariants:
  *   - a slot's META page is writable once the slot has been handed out
- *     (slots below next_slot) and stays so; while the slot is free its
- *     records are zero but for record 0's free-list link (second line),
- *     so stale pointers into a free slot find owner 0 and head_off 0;
+ *     (slots below next_slot) and stays so; when the slot is given back
+ *     the page is decommitted (MADV_DONTNEED: zero, and no longer
+ *     resident), so stale pointers into a free slot find owner 0 and
+ *     head_off 0, and the records of a burst do not outlive it;
  *   - a free slot's data is PROT_NONE, fresh anonymous memory, so a slot
  *     made accessible again is zero-filled;
  *   - a slot whose release failed is never reused (the kernel may have
@@ -40,8 +41,9 @@ static int arena_state;         /* 0: not tried yet, 1: reserved, -1: not availa
 static size_t nslots;
 static size_t next_slot;        /* slots below it have been handed out once */
 static size_t meta_writable;    /* slots below it have a writable META page */
-static hk__slab_t *free_slots;  /* record 0 of each free slot, linked by next */
-static hk__os_t arena_os;       /* the process's own calls (META) */
+static uint32_t *free_slots;    /* stack of given-back slots (nslots entries) */
+static size_t n_free;
+static hk__os_t arena_os;       /* the process's own calls (META, the stack) */
 
 void hk__arena_lock(void) { pthread_mutex_lock(&arena_lock); }
 void hk__arena_unlock(void) { pthread_mutex_unlock(&arena_lock); }
@@ -64,11 +66,15 @@ static void reserve(void) {
     uint8_t *meta = hk__os_reserve(size >> HK_META_SHIFT, HK_PAGE, true);
     if (meta == NULL) continue;
     uint8_t *base = hk__os_reserve(size, HK_SEG_SIZE, false);
-    if (base == NULL || (((uintptr_t)base + size - 1) >> HK_SEG_SHIFT) >= HK_SEGMAP_SIZE) {
+    size_t stack_bytes = (size >> HK_SEG_SHIFT) * sizeof(uint32_t);
+    uint32_t *stack = base != NULL ? hk__os_map_aligned(&arena_os, stack_bytes, HK_PAGE) : NULL;
+    if (stack == NULL || (((uintptr_t)base + size - 1) >> HK_SEG_SHIFT) >= HK_SEGMAP_SIZE) {
+      if (stack != NULL) hk__os_unmap(&arena_os, stack, stack_bytes);
       if (base != NULL) hk__os_unmap(&arena_os, base, size);
       hk__os_unmap(&arena_os, meta, size >> HK_META_SHIFT);
       continue;
     }
+    free_slots = stack;
     nslots = size >> HK_SEG_SHIFT;
     hk__arena.base = (uintptr_t)base;
     hk__arena.meta = meta;
@@ -80,12 +86,7 @@ static void reserve(void) {
 
 /* A slot index, its META page writable, or SIZE_MAX. Lock held. */
 static size_t slot_alloc(void) {
-  if (free_slots != NULL) {
-    hk__slab_t *r = free_slots;
-    free_slots = r->next;
-    r->next = NULL;
-    return (size_t)((uint8_t *)r - hk__arena.meta) / SLOT_META_BYTES;
-  }
+  if (n_free > 0) return free_slots[--n_free];
   if (next_slot == nslots) return SIZE_MAX;
   if (next_slot == meta_writable) {
     size_t n = nslots - meta_writable < META_COMMIT_SLOTS ? nslots - meta_writable : META_COMMIT_SLOTS;
@@ -106,8 +107,7 @@ void *hk__arena_take(hk__os_t *os, hk__slab_t **records) {
       seg = slot_addr(k);
       *records = slot_records(k);
     } else { /* still PROT_NONE: the slot can be tried again later */
-      slot_records(k)->next = free_slots;
-      free_slots = slot_records(k);
+      free_slots[n_free++] = (uint32_t)k;
     }
   }
   pthread_mutex_unlock(&arena_lock);
@@ -117,11 +117,11 @@ void *hk__arena_take(hk__os_t *os, hk__slab_t **records) {
 bool hk__arena_give(hk__os_t *os, void *seg) {
   size_t k = ((uintptr_t)seg - hk__arena.base) >> HK_SEG_SHIFT;
   hk__slab_t *r = slot_records(k);
-  memset(r, 0, SLOT_META_BYTES); /* stale pointers into the slot: owner 0 */
+  /* Zero, resident no more; stale pointers into the slot then find owner 0. */
+  if (!hk__os_decommit(os, r, SLOT_META_BYTES, HK_DECOMMIT_DONTNEED)) memset(r, 0, SLOT_META_BYTES);
   if (!hk__os_release_fixed(os, seg, HK_SEG_SIZE)) return false; /* lost: never reused */
   pthread_mutex_lock(&arena_lock);
-  r->next = free_slots;
-  free_slots = r;
+  free_slots[n_free++] = (uint32_t)k;
   pthread_mutex_unlock(&arena_lock);
   return true;
 }
