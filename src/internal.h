@@ -25,7 +25,10 @@ bool hk__os_decommit(hk__os_t *os, void *p, size_t size, hk_decommit_t how);
 uint64_t hk__os_now_ms(void);
 /* Address space only: size bytes aligned to align, inaccessible (or
  * readable zeros with readable), no commit charge. NULL if refused. */
-void *hk__os_reserve(size_t size, size_t align, bool readable);
+void *hk__os_reserve(hk__os_t *os, size_t size, size_t align, bool readable);
+/* Resizes a mapping (real OS only) without copying its pages: in place, or
+ * moved to an align-aligned range. The new address, or NULL (unchanged). */
+void *hk__os_remap(hk__os_t *os, void *p, size_t old_size, size_t new_size, size_t align);
 /* Part of a reservation made read-write (zero-filled) or back to
  * inaccessible; counted in os as an mmap and an munmap. */
 bool hk__os_commit_fixed(hk__os_t *os, void *p, size_t size);
@@ -100,12 +103,16 @@ uint32_t hk__slab_drain_xfree(hk__slab_t *slab);
 
 /* ---- superslab/large.c ------------------------------------------------------------ */
 void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero);
+/* realloc of a LARGE block to size > HK_MID_MAX without a copy (see
+ * large.c): the block, moved or not, or NULL with nothing changed. */
+void *hk__large_resize(hk__seg_t *seg, size_t size);
 void hk__large_free(hk__seg_t *seg, const void *p, const char *call);
 size_t hk__large_usable(const hk__seg_t *seg);
 void *hk__large_block(const hk__seg_t *seg);
 void hk__region_cache_release(hk__pool_t *pool, size_t keep_n, size_t keep_bytes); /* lock held */
 void hk__pool_unmap_seg(hk__pool_t *pool, hk__seg_t *seg); /* lock held; pool.c */
 hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size, bool arena_ok); /* lock held; pool.c */
+bool hk__pool_budget(hk__pool_t *pool, size_t more); /* lock held; may drop cached memory */
 void hk__seg_commit(hk__pool_t *pool, hk__seg_t *seg, ptrdiff_t delta); /* lock held */
 
 /* ---- tiny/size_class.c ----------------------------------------------------------- */

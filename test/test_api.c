@@ -253,6 +253,58 @@ static void test_realloc_failure_keeps_block(void **state) {
   }
 }
 
+/* Large blocks grow and shrink by remapping (no copy): two blocks grown in
+ * turn, so that at least some steps cannot grow in place and move. Content,
+ * usable size, the heap's accounting and its budget must all hold. */
+static void test_realloc_large_remap(void **state) {
+  HKT_UNUSED(state);
+  hk_heap_config_t cfg;
+  hk_heap_config_init(&cfg);
+  cfg.max_bytes = (size_t)64 << 20;
+  hk_heap_t *heap = hk_heap_create(&cfg);
+  assert_non_null(heap);
+  unsigned char *b[2];
+  size_t cur[2] = {70000, 90000};
+  for (int k = 0; k < 2; k++) {
+    b[k] = hk_heap_malloc(heap, cur[k]);
+    assert_non_null(b[k]);
+    hkt_fill(b[k], cur[k], 100 + (uint64_t)k);
+  }
+  for (int step = 0; step < 20; step++) {
+    int k = step & 1;
+    size_t n = cur[k] + cur[k] / 2;
+    unsigned char *q = hk_realloc(b[k], n);
+    assert_non_null(q);
+    if (!hkt_check(q, cur[k], 100 + (uint64_t)k)) fail_msg("grow %zu -> %zu lost content", cur[k], n);
+    assert_true(hk_usable_size(q) >= n);
+    assert_ptr_equal(hk_heap_of(q), heap);
+    hkt_fill(q, n, 100 + (uint64_t)k);
+    b[k] = q;
+    cur[k] = n;
+    hk_stats_t st = hkt_stats(heap);
+    assert_int_equal(st.large_blocks, 2);
+    assert_int_equal(st.large_bytes, hk_usable_size(b[0]) + hk_usable_size(b[1]));
+    assert_true(st.mapped_bytes <= cfg.max_bytes);
+  }
+  /* Past the budget: NULL, ENOMEM, the block as it was. */
+  errno = 0;
+  assert_null(hk_realloc(b[0], (size_t)80 << 20));
+  assert_int_equal(errno, ENOMEM);
+  assert_true(hkt_check(b[0], cur[0], 100));
+  /* A shrink to less than half gives pages back and keeps the prefix. */
+  hk_stats_t before = hkt_stats(heap);
+  unsigned char *q = hk_realloc(b[1], 100000);
+  assert_non_null(q);
+  assert_true(hkt_check(q, 100000, 101));
+  hk_stats_t after = hkt_stats(heap);
+  assert_true(after.mapped_bytes < before.mapped_bytes);
+  assert_true(hk_usable_size(q) >= 100000 && hk_usable_size(q) < cur[1] / 2);
+  hk_free(q);
+  hk_free(b[0]);
+  assert_int_equal(hkt_stats(heap).live_bytes, 0);
+  hk_heap_destroy(heap);
+}
+
 static void test_version(void **state) {
   HKT_UNUSED(state);
   assert_string_equal(hk_version(), HK_VERSION_STRING);
@@ -403,6 +455,7 @@ int main(void) {
       cmocka_unit_test(test_realloc_preserves),
       cmocka_unit_test(test_realloc_null_and_zero),
       cmocka_unit_test(test_realloc_failure_keeps_block),
+      cmocka_unit_test(test_realloc_large_remap),
       cmocka_unit_test(test_version),
       cmocka_unit_test(test_heap_of),
       cmocka_unit_test(test_usable_size_writable),

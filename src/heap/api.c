@@ -69,7 +69,12 @@ static void *realloc_in(hk_heap_t *heap, void *p, size_t size) {
   }
   /* In place while it fits and does not waste more than half the block. */
   if (size <= usable && (size > usable / 2 || usable <= 128)) return p;
-  hk_heap_t *owner = hk__heap_of_pool(hk__seg_of(p)->pool);
+  hk__seg_t *seg = hk__seg_of(p);
+  if (seg->kind == HK_KIND_LARGE && size > HK_MID_MAX) {
+    void *q = hk__large_resize(seg, size);
+    if (q != NULL) return q;
+  }
+  hk_heap_t *owner = hk__heap_of_pool(seg->pool);
   hk__front_t *f = hk__front_of(owner);
   void *q = f != NULL ? hk__malloc_in(f, owner, size) : NULL;
   if (q == NULL) return NULL; /* p untouched */

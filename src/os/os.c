@@ -86,16 +86,39 @@ bool hk__os_decommit(hk__os_t *os, void *p, size_t size, hk_decommit_t how) {
   return rc == 0;
 }
 
-void *hk__os_reserve(size_t size, size_t align, bool readable) {
+void *hk__os_reserve(hk__os_t *os, size_t size, size_t align, bool readable) {
   size_t over = size + align;
   if (over < size) return NULL;
   uint8_t *raw = mmap(NULL, over, readable ? PROT_READ : PROT_NONE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (raw == MAP_FAILED) return NULL;
+  atomic_fetch_add_explicit(&os->n_mmap, 1, memory_order_relaxed);
+  if (raw == MAP_FAILED) {
+    atomic_fetch_add_explicit(&os->n_mmap_failed, 1, memory_order_relaxed);
+    return NULL;
+  }
   uint8_t *p = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
-  if (p > raw) munmap(raw, (size_t)(p - raw));
-  if (raw + over > p + size) munmap(p + size, (size_t)(raw + over - (p + size)));
+  if (p > raw) hk__os_unmap(os, raw, (size_t)(p - raw));
+  if (raw + over > p + size) hk__os_unmap(os, p + size, (size_t)(raw + over - (p + size)));
   return p;
+}
+
+/* No hooks may be in use (they have no remap). In place first: a shrink
+ * always is, a growth when the pages after the mapping are free. Else the
+ * pages move, without a copy, to a fresh range aligned to align. */
+void *hk__os_remap(hk__os_t *os, void *p, size_t old_size, size_t new_size, size_t align) {
+  void *q = mremap(p, old_size, new_size, 0);
+  atomic_fetch_add_explicit(&os->n_mmap, 1, memory_order_relaxed);
+  if (q != MAP_FAILED) return q;
+  void *to = new_size > old_size ? hk__os_reserve(os, new_size, align, false) : NULL;
+  if (to == NULL) return NULL;
+  q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+  atomic_fetch_add_explicit(&os->n_mmap, 1, memory_order_relaxed);
+  if (q == MAP_FAILED) {
+    atomic_fetch_add_explicit(&os->n_mmap_failed, 1, memory_order_relaxed);
+    hk__os_unmap(os, to, new_size);
+    return NULL;
+  }
+  return q;
 }
 
 /* mprotect, not mmap(MAP_FIXED): a failed call leaves the range as it was,

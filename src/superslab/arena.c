@@ -63,9 +63,9 @@ static void reserve(void) {
   for (unsigned shift = ARENA_MAX_SHIFT; shift >= ARENA_MIN_SHIFT; shift--) {
     size_t size = (size_t)1 << shift;
     if (size + (size >> HK_META_SHIFT) > cap) continue;
-    uint8_t *meta = hk__os_reserve(size >> HK_META_SHIFT, HK_PAGE, true);
+    uint8_t *meta = hk__os_reserve(&arena_os, size >> HK_META_SHIFT, HK_PAGE, true);
     if (meta == NULL) continue;
-    uint8_t *base = hk__os_reserve(size, HK_SEG_SIZE, false);
+    uint8_t *base = hk__os_reserve(&arena_os, size, HK_SEG_SIZE, false);
     size_t stack_bytes = (size >> HK_SEG_SHIFT) * sizeof(uint32_t);
     uint32_t *stack = base != NULL ? hk__os_map_aligned(&arena_os, stack_bytes, HK_PAGE) : NULL;
     if (stack == NULL || (((uintptr_t)base + size - 1) >> HK_SEG_SHIFT) >= HK_SEGMAP_SIZE) {

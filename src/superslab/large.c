@@ -1,12 +1,16 @@
 /* Blocks above HK_MID_MAX (and over-aligned ones) get a LARGE segment of
  * their own: a 2 MiB-aligned mapping whose header is a one-slab SuperSlab
- * header, so free() finds it by the same mask as any other block. Freed
- * mappings wait in a small region cache (policy: slots and a byte cap) so a
- * program that frees and reallocates big buffers makes no syscalls. */
+ * header, so free()'s slow path finds it by the segment map and the same
+ * mask as any other block. Freed mappings wait in a small region cache
+ * (policy: slots and a byte cap) so a program that frees and reallocates
+ * big buffers makes no syscalls; realloc remaps instead of copying. */
 #include "internal.h"
 
 #include <errno.h>
 #include <string.h>
+#ifdef HK_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 
 
 static void large_list_push(hk__pool_t *pool, hk__seg_t *s) {
@@ -87,6 +91,56 @@ void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
   pthread_mutex_unlock(&pool->lock);
   if (zero && dirty) memset(s->start, 0, size);
   return s->start;
+}
+
+/* realloc without a copy: the kernel moves page-table entries, not bytes
+ * (mremap), so growing a big buffer costs a syscall or two whatever its
+ * size. In place when the pages after the mapping are free, else to a
+ * fresh 2 MiB-aligned range (the block keeps its offset, so its alignment
+ * too). A shrink gives the tail back. The header moves with the mapping,
+ * so everything that points at it is redone: list links, the segment map,
+ * the records pointer. Under the pool lock, like every mapping change
+ * (and the budget is checked first). NULL: nothing changed. */
+void *hk__large_resize(hk__seg_t *seg, size_t size) {
+  hk__pool_t *pool = seg->pool;
+  if (pool->os.hooks.map != NULL) return NULL; /* injected OS: no remap */
+  size_t offset = (size_t)(seg->slabs[0].start - (uint8_t *)seg);
+  if (size > SIZE_MAX - offset - HK_SEG_SIZE) return NULL;
+  size_t need = (offset + size + HK_PAGE - 1) & ~(size_t)(HK_PAGE - 1);
+  size_t old = seg->map_size;
+  pthread_mutex_lock(&pool->lock);
+  if (need > old && !hk__pool_budget(pool, need - old)) {
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+  }
+  large_list_remove(pool, seg);
+  hk__seg_t *nseg = hk__os_remap(&pool->os, seg, old, need, HK_SEG_SIZE);
+  if (nseg == NULL) {
+    large_list_push(pool, seg);
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+  }
+  if (nseg != seg) {
+    hk__segmap_set(seg, 0);
+    hk__segmap_set(nseg, HK_SEG_SHIFT);
+    nseg->slabs = (hk__slab_t *)((uint8_t *)nseg + HK_RECORDS_OFF);
+    nseg->slabs[0].seg = nseg;
+    nseg->slabs[0].start = (uint8_t *)nseg + offset;
+  }
+#ifdef HK_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(nseg, need); /* shadow outlives an earlier unmap there */
+#endif
+  ptrdiff_t delta = (ptrdiff_t)need - (ptrdiff_t)old;
+  nseg->map_size = need;
+  pool->mapped = (size_t)((ptrdiff_t)pool->mapped + delta);
+  if (pool->mapped > pool->peak_mapped) pool->peak_mapped = pool->mapped;
+  hk__seg_commit(pool, nseg, delta);
+  pool->large_bytes = (size_t)((ptrdiff_t)pool->large_bytes + delta);
+  pool->active = (size_t)((ptrdiff_t)pool->active + delta);
+  if (pool->active > pool->peak_active) pool->peak_active = pool->active;
+  large_list_push(pool, nseg);
+  pthread_mutex_unlock(&pool->lock);
+  return nseg->slabs[0].start;
 }
 
 void hk__large_free(hk__seg_t *seg, const void *p, const char *call) {

@@ -131,7 +131,7 @@ void hk__pool_destroy(hk__pool_t *pool) {
 }
 
 /* ---- SuperSlab creation and formatting ------------------------------------------ */
-static bool budget_allows(hk__pool_t *pool, size_t more) {
+bool hk__pool_budget(hk__pool_t *pool, size_t more) {
   size_t max = pool->policy.max_bytes;
   if (max == 0 || pool->mapped + more <= max) return true;
   /* Make room from what is only cached before refusing. */
@@ -151,7 +151,7 @@ static bool budget_allows(hk__pool_t *pool, size_t more) {
  * when it can) or a large block, accounted; registered in the segment map
  * once its header is laid out. Lock held. */
 hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size, bool arena_ok) {
-  if (!budget_allows(pool, size)) { errno = ENOMEM; return NULL; }
+  if (!hk__pool_budget(pool, size)) { errno = ENOMEM; return NULL; }
   hk__slab_t *records = NULL;
   hk__seg_t *seg = NULL;
   if (arena_ok && size == HK_SEG_SIZE && pool->os.hooks.map == NULL)
