@@ -147,7 +147,9 @@ struct hk__front_s;
 struct hk__pool_s;
 
 typedef struct hk__slab_s {
-  /* first line: the fast paths */
+  /* First line: the owner's. The fast paths read and write it; other
+   * threads only read it (owner, and the block geometry for their checks),
+   * so their frees never take it away from the owner's cache. */
   hk__block_t *free;        /* owner: malloc pops, free pushes (LIFO: hot blocks first) */
   /* Bytes back from this record to its slab's: 0 for a slab's first
    * granule, 128 * j for granule j of a MID slab. Written only while the
@@ -155,11 +157,8 @@ typedef struct hk__slab_s {
    * value. */
   uintptr_t head_off;
   uint32_t used;            /* owner: blocks out (incl. undrained remote frees) + pinned */
-  /* Blocks in xfree (>= the true count while racing); on the line a remote
-   * free already writes (xfree), so counting costs no extra cache line. */
-  _Atomic uint32_t xpending;
+  uint32_t block_size;
   _Atomic uintptr_t owner;  /* owner token (thread pointer) or 0 */
-  _Atomic uintptr_t xfree;  /* remote frees; bit 0 = HK_XFREE_DETACHED */
   uint8_t *start;           /* first block */
   /* p is a block of this slab iff (p - start) * div_magic < div_limit (mod
    * 2^64): Lemire's divisibility test with the bound folded in, so free
@@ -170,18 +169,21 @@ typedef struct hk__slab_s {
    * pass; a FREE slab has div_limit 0. */
   uint64_t div_magic;
   uint64_t div_limit;
-  /* second line: slow paths */
+  uint32_t capacity;
+  uint8_t cls;
+  uint8_t pinned;                /* 1: head of its front's class queue, counted in used */
+  uint8_t state;
+  uint8_t dirty;                 /* touched since last decommit */
+  /* Second line: what other threads write (remote frees), then the slow
+   * paths' fields. */
+  _Atomic uintptr_t xfree;  /* remote frees; bit 0 = HK_XFREE_DETACHED */
+  _Atomic uint32_t xpending; /* blocks in xfree (>= the true count while racing) */
+  uint32_t reserved_;
   uint8_t *bump;            /* next never-carved block */
   uint8_t *end;             /* end of the last whole block */
   struct hk__front_s *front;     /* valid while owned */
   struct hk__slab_s *next, *prev;/* front queue or pool list */
   struct hk__seg_s *seg;         /* the SuperSlab of the slab */
-  uint32_t capacity;
-  uint32_t block_size;
-  uint8_t cls;
-  uint8_t pinned;                /* 1: head of its front's class queue, counted in used */
-  uint8_t state;
-  uint8_t dirty;                 /* touched since last decommit */
 } __attribute__((aligned(64))) hk__slab_t;
 
 typedef struct hk__seg_s {
@@ -203,6 +205,7 @@ typedef struct hk__seg_s {
 } hk__seg_t;
 
 _Static_assert(sizeof(hk__slab_t) == 128, "a slab record is two cache lines (META shifts by 7)");
+_Static_assert(offsetof(hk__slab_t, xfree) == 64, "remote frees write the second line only");
 _Static_assert(sizeof(hk__seg_t) <= HK_RECORDS_OFF, "segment header fields fit before the records");
 _Static_assert(HK_RECORDS_OFF + HK_SEG_GRANULES * 128 <= HK_SEG_HEADER_SIZE, "header fits");
 _Static_assert(HK_RECORDS_OFF + 128 <= HK_LARGE_OFFSET, "a LARGE record ends before its block");
