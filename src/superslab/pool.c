@@ -147,7 +147,7 @@ bool hk__pool_budget(hk__pool_t *pool, size_t more) {
   return pool->mapped + more <= max;
 }
 
-/* Maps a 2 MiB-aligned region for a SuperSlab (in_arena: from the arena
+/* Maps a 2 MiB-aligned region for a SuperSlab (arena_ok: from the arena
  * when it can) or a large block, accounted; registered in the segment map
  * once its header is laid out. Lock held. */
 hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size, bool arena_ok) {
@@ -194,8 +194,9 @@ static void seg_layout(hk__seg_t *seg, unsigned kind) {
     seg->slabs[g].head_off = (g & (per_slab - 1)) * sizeof(hk__slab_t);
   for (unsigned i = 0; i < seg->nslabs; i++) {
     hk__slab_t *s = hk__seg_slab(seg, i);
+    uint8_t *end;
     s->seg = seg;
-    s->start = (uint8_t *)seg + (i == 0 ? HK_SEG_HEADER_SIZE : (size_t)i << shift);
+    s->start = slab_base(s, &end);
     s->end = s->start; /* no blocks until formatted */
     s->state = HK_SLAB_FREE;
     s->dirty = 1;
