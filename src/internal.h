@@ -66,6 +66,12 @@ hk_inline hk__slab_t *hk__slab_of(hk__seg_t *seg, const void *p) {
   unsigned shift = seg->slab_shift;
   return &seg->slabs[(((uintptr_t)p - (uintptr_t)seg) >> shift) << (shift - HK_GRANULE_SHIFT)];
 }
+/* p, inside slab s's region and below s->end, is a block boundary among
+ * the first blocks that bound (a div_limit) admits. Lemire's test, as in
+ * the free fast path: no division. */
+hk_inline bool hk__slab_is_block(const hk__slab_t *s, const void *p, uint64_t bound) {
+  return (uint64_t)((const uint8_t *)p - s->start) * s->div_magic < bound;
+}
 /* The key of the free blocks of slab s (see hk__block_t): the record's
  * address, unique per slab, never a block, and the base register free
  * addresses the slab's fields from anyway. */

@@ -166,7 +166,12 @@ typedef struct hk__slab_s {
    * div_magic = 2^64 / block_size rounded up (plus one for powers of two);
    * div_limit = carved * e with e = div_magic * block_size mod 2^64, which
    * is what a block boundary k maps to (k * e): only blocks carved so far
-   * pass; a FREE slab has div_limit 0. */
+   * pass; a FREE slab has div_limit 0. Only the owner (or the pool, for
+   * an unowned slab) writes it, with relaxed atomic stores, and it only
+   * grows while the slab is in use, so other threads read it too (relaxed
+   * atomic loads): a block they were handed was carved before, so they see
+   * a bound that admits it. The owner's fast path reads it plainly (it is
+   * the only writer then), which lets the compare take it from memory. */
   uint64_t div_magic;
   uint64_t div_limit;
   uint32_t capacity;

@@ -109,6 +109,25 @@ static void die_free_uncarved_block(void) {
   char *p = hk_heap_malloc(h, 112);
   hk_free(p + 112 * 500); /* a 64 KiB slab holds 585 such blocks; ~36 are carved */
 }
+/* The same from another thread: a remote free of it would list it twice
+ * (the owner's carving lists it too), and realloc must not resize it. */
+static void *free_uncarved_in_thread(void *p) {
+  hk_free((char *)p + 112 * 500);
+  return NULL;
+}
+static void die_free_uncarved_remote(void) {
+  hk_heap_t *h = hk_heap_create(NULL);
+  char *p = hk_heap_malloc(h, 112);
+  pthread_t t;
+  pthread_create(&t, NULL, free_uncarved_in_thread, p);
+  pthread_join(t, NULL);
+}
+static void die_realloc_uncarved(void) {
+  hk_heap_t *h = hk_heap_create(NULL);
+  char *p = hk_heap_malloc(h, 112);
+  void *q = hk_realloc(p + 112 * 500, 100);
+  HKT_UNUSED(q);
+}
 
 static void test_interior_pointer(void **state) {
   HKT_UNUSED(state);
@@ -118,6 +137,8 @@ static void test_interior_pointer(void **state) {
   hkt_expect_abort(die_interior_owner, "hakmem: free(): invalid pointer 0x");
   hkt_expect_abort(die_interior_owner_pow2, "hakmem: free(): invalid pointer 0x");
   hkt_expect_abort(die_free_uncarved_block, "hakmem: free(): invalid pointer 0x");
+  hkt_expect_abort(die_free_uncarved_remote, "hakmem: free(): invalid pointer 0x");
+  hkt_expect_abort(die_realloc_uncarved, "hakmem: realloc(): invalid pointer 0x");
 }
 
 /* ---- realloc of a freed pointer ---------------------------------------------------------- */

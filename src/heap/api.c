@@ -46,7 +46,8 @@ static size_t usable_checked(const void *p, const char *call) {
   }
   hk__slab_t *s = hk__slab_of(seg, p);
   const uint8_t *bp = p;
-  if (bp < s->start || bp >= s->end || (size_t)(bp - s->start) % s->block_size != 0)
+  if (bp < s->start || bp >= s->end ||
+      !hk__slab_is_block(s, bp, __atomic_load_n(&s->div_limit, __ATOMIC_RELAXED)))
     hk__fatal_invalid(call, p, "invalid pointer");
   if (hk__block_is_free(s, p)) hk__fatal_invalid(call, p, "freed block");
   return s->block_size;

@@ -237,7 +237,7 @@ static void slab_format(hk__slab_t *s, unsigned cls) {
   uint64_t magic = UINT64_MAX / bsize + 1;
   if (magic * bsize == 0) magic++;
   s->div_magic = magic;
-  s->div_limit = 0; /* grows as blocks are carved */
+  __atomic_store_n(&s->div_limit, 0, __ATOMIC_RELAXED); /* grows as blocks are carved */
   s->free = NULL;
   s->used = 0;
   atomic_store_explicit(&s->xfree, 0, memory_order_relaxed);
@@ -368,7 +368,7 @@ void hk__pool_give_back_locked(hk__pool_t *pool, hk__slab_t *s) {
   s->state = HK_SLAB_FREE;
   s->free = NULL;
   s->end = s->start;
-  s->div_limit = 0;
+  __atomic_store_n(&s->div_limit, 0, __ATOMIC_RELAXED);
   slab_push(&pool->free_slabs[seg->kind], s);
   if (--seg->used_slabs == 0) {
     seg_became_empty(pool, seg);
@@ -472,7 +472,9 @@ bool hk__slab_carve(hk__slab_t *s) {
   s->bump = p + n * bsize;
   /* Only carved blocks pass free's boundary test: a never-carved address
    * is not a block yet, and freeing it would list it twice. */
-  s->div_limit = (uint64_t)((size_t)(s->bump - s->start) / bsize) * (s->div_magic * bsize);
+  __atomic_store_n(&s->div_limit,
+                   (uint64_t)((size_t)(s->bump - s->start) / bsize) * (s->div_magic * bsize),
+                   __ATOMIC_RELAXED);
   return true;
 }
 

@@ -99,11 +99,11 @@ hk_noinline void hk__free_slow(void *p, const char *call) {
   hk__slab_t *s = hk__slab_of(seg, p);
   uint8_t *bp = p;
   bool mine = atomic_load_explicit(&s->owner, memory_order_relaxed) == hk__self_token();
-  /* Cheap here, off the fast path: a block boundary inside a slab in use
-   * (a FREE slab has end == start); the owner also knows where carving
-   * stopped (other threads may not read bump). */
-  if (bp < s->start || bp >= (mine ? s->bump : s->end) ||
-      (size_t)(bp - s->start) % s->block_size != 0)
+  /* A carved block boundary inside a slab in use (a FREE slab has end ==
+   * start and div_limit 0): an address not carved yet is no block, from
+   * any thread, or a remote free would list it twice (carving lists it too). */
+  if (bp < s->start || bp >= s->end ||
+      !hk__slab_is_block(s, bp, __atomic_load_n(&s->div_limit, __ATOMIC_RELAXED)))
     hk__fatal_invalid(call, p, "invalid pointer");
   hk__block_t *b = p;
   if (hk__block_is_free(s, p)) hk__fatal_invalid(call, p, "double free of");
