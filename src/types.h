@@ -76,6 +76,7 @@
  * is at META + ((p - base) >> HK_META_SHIFT), rounded down to 128. */
 #define HK_META_SHIFT (HK_GRANULE_SHIFT - 7)
 #define HK_LARGE_OFFSET 256u     /* block offset in a LARGE segment (align <= 256) */
+#define HK_REMAP_COPY_MAX ((size_t)1 << 20) /* large realloc: copy into a cached region up to this */
 #define HK_PAGE 4096u
 #define HK_CARVE_BYTES 4096u     /* blocks carved per refill: about one page */
 

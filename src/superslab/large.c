@@ -38,13 +38,18 @@ static void cache_evict_oldest(hk__pool_t *pool) {
 }
 
 /* Best fit among cached regions: big enough, and wasting at most half. */
-static hk__seg_t *cache_take(hk__pool_t *pool, size_t need) {
+static uint32_t cache_fit(const hk__pool_t *pool, size_t need) {
   uint32_t best = UINT32_MAX;
   for (uint32_t i = 0; i < pool->cache_n; i++) {
     size_t sz = pool->cache[i].size;
     if (sz >= need && sz - need <= need / 2 && (best == UINT32_MAX || sz < pool->cache[best].size))
       best = i;
   }
+  return best;
+}
+
+static hk__seg_t *cache_take(hk__pool_t *pool, size_t need) {
+  uint32_t best = cache_fit(pool, need);
   if (best == UINT32_MAX) return NULL;
   hk__seg_t *seg = pool->cache[best].seg;
   cache_remove_at(pool, best);
@@ -100,7 +105,10 @@ void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
  * too). A shrink gives the tail back. The header moves with the mapping,
  * so everything that points at it is redone: list links, the segment map,
  * the records pointer. Under the pool lock, like every mapping change
- * (and the budget is checked first). NULL: nothing changed. */
+ * (and the budget is checked first). NULL: nothing changed.
+ * Up to HK_REMAP_COPY_MAX, a cached region that fits wins instead (the
+ * caller copies into it): its pages are resident, remapped-to ones are new,
+ * and a 1.5x growth chain to 1 MiB took 132 us copying, 178 remapping. */
 void *hk__large_resize(hk__seg_t *seg, size_t size) {
   hk__pool_t *pool = seg->pool;
   if (pool->os.hooks.map != NULL) return NULL; /* injected OS: no remap */
@@ -109,6 +117,11 @@ void *hk__large_resize(hk__seg_t *seg, size_t size) {
   size_t need = (offset + size + HK_PAGE - 1) & ~(size_t)(HK_PAGE - 1);
   size_t old = seg->map_size;
   pthread_mutex_lock(&pool->lock);
+  if (hk__large_usable(seg) <= HK_REMAP_COPY_MAX && need > old &&
+      cache_fit(pool, (HK_LARGE_OFFSET + size + HK_PAGE - 1) & ~(size_t)(HK_PAGE - 1)) != UINT32_MAX) {
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+  }
   if (need > old && !hk__pool_budget(pool, need - old)) {
     pthread_mutex_unlock(&pool->lock);
     return NULL;
