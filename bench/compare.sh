@@ -155,8 +155,10 @@ allocators_for() { # $1 floor-ok flag, $2 rotation (so no allocator always runs 
 RES="$BUILD_DIR/bench-results"
 mkdir -p "$RES" "$OUT_DIR"
 RAW="$RES/raw.csv"; SYS="$RES/syscalls.csv"; CG="$RES/callgrind.csv"; META="$RES/meta.txt"; NOTES="$RES/notes.txt"
+STEADY="$RES/steady.csv"
 echo "workload,allocator,rep,throughput,rss_kb" >"$RAW"
 echo "workload,allocator,syscalls,ops" >"$SYS"
+echo "allocator,calls_short,ops_short,calls_long,ops_long" >"$STEADY"
 rm -f "$CG"
 : >"$NOTES"
 for w in "${WORKLOADS[@]}"; do IFS='|' read -r _ _ _ _ desc <<<"$w"; echo "$desc" >>"$NOTES"; done
@@ -208,6 +210,25 @@ if command -v strace >/dev/null 2>&1; then
       ops="$(sed -n 's/^\[OPS\] .*total=\([0-9]*\).*/\1/p' <<<"$out")"
       [ -n "$calls" ] && [ -n "$ops" ] && echo "$name,$alloc,$calls,$ops" >>"$SYS"
     done
+  done
+  # After warm-up: the same workload traced at two lengths; what the longer
+  # run makes beyond the shorter one is what the steady state costs.
+  log "syscalls after warm-up (strace, random_mixed at two lengths)"
+  for alloc in hakmem hakmem-direct mimalloc; do
+    [ -n "${ALLOC[$alloc]:-}" ] || continue
+    spec="${ALLOC[$alloc]}"; exe="$BENCH/bench_random_mixed"; envopt=()
+    case "$spec" in
+      direct) exe="$BENCH/bench_random_mixed_hk" ;;
+      preload:*) envopt=(-E "LD_PRELOAD=${spec#preload:}") ;;
+    esac
+    line="$alloc"
+    for n in $(( RM_ITERS / 40 )) "$RM_ITERS"; do
+      trace="$RES/strace.steady.$alloc.$n.txt"
+      out="$(timeout 600 strace -f -c -e trace=mmap,munmap,madvise,brk,mprotect,mremap -o "$trace" \
+             "${envopt[@]}" "$exe" "$n" 400 1 2>/dev/null)" || { line=""; break; }
+      line="$line,$(awk '$NF=="total"{print $4}' "$trace"),$(sed -n 's/^\[OPS\] .*total=\([0-9]*\).*/\1/p' <<<"$out")"
+    done
+    [ -n "$line" ] && echo "$line" >>"$STEADY"
   done
 else
   log "strace not found: no syscall column"
@@ -287,6 +308,6 @@ ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "n/a"; }
 
 CHART="$OUT_DIR/benchmarks.png"
 command -v gnuplot >/dev/null 2>&1 || CHART=""
-python3 "$ROOT/bench/report.py" --raw "$RAW" --syscalls "$SYS" --callgrind "$CG" --meta "$META" \
+python3 "$ROOT/bench/report.py" --raw "$RAW" --syscalls "$SYS" --steady "$STEADY" --callgrind "$CG" --meta "$META" \
   --notes "$NOTES" --micro-dir "$MICRO_DIR" --md "$OUT_DIR/benchmarks.md" ${CHART:+--chart "$CHART"} --workdir "$RES"
 log "total time $(( $(date +%s) - START_TIME )) s; raw data in $RES"
