@@ -214,13 +214,17 @@ void hk__front_flush(hk__front_t *f) {
 
 /* The freer cleared DETACHED on s: it is ours to place. Adopt it into this
  * thread's front for the slab's heap, or park it on the pool's partial list
- * if this thread has no usable front. */
+ * if this thread can have no front (out of memory). A thread that only
+ * frees (a consumer) gets its record here: its later frees into s are then
+ * owner frees on the fast path, and s goes back to the pool when they
+ * empty it, instead of every one being a remote push into a parked slab
+ * (BM_CrossThreadFree/64, direct build: 123 -> 51 ns). */
 void hk__slab_adopt(hk__slab_t *s) {
   hk__pool_t *pool = s->seg->pool;
   struct hk_heap_s *heap = hk__heap_of_pool(pool);
-  hk__thread_t *t = hk__tls;
+  hk__thread_t *t = hk__thread_init();
   hk__front_t *f = NULL;
-  if (t->live) f = heap == &hk__heap_main ? &t->main : hk__front_lookup(heap);
+  if (t != NULL) f = heap == &hk__heap_main ? &t->main : hk__front_lookup(heap);
   if (f == NULL) {
     pthread_mutex_lock(&pool->lock);
     hk__slab_drain_xfree(s);
