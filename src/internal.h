@@ -86,7 +86,7 @@ hk_inline uintptr_t hk__slab_key(const hk__slab_t *s) { return (uintptr_t)s; }
  * Arena lock inside pool locks. */
 extern hk__arena_view_t hk__arena;
 void *hk__arena_take(hk__os_t *os, hk__slab_t **records);
-bool hk__arena_give(hk__os_t *os, void *seg); /* false: the slot is lost (still mapped?) */
+bool hk__arena_give(hk__os_t *os, void *seg);
 void hk__arena_lock(void);   /* fork */
 void hk__arena_unlock(void);
 

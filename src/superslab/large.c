@@ -61,11 +61,18 @@ void hk__region_cache_release(hk__pool_t *pool, size_t keep_n, size_t keep_bytes
     cache_evict_oldest(pool);
 }
 
+/* Bytes to map for a block of size at offset in its segment (page
+ * multiple), or 0 if that overflows. */
+static size_t map_need(size_t offset, size_t size) {
+  if (size > SIZE_MAX - offset - HK_SEG_SIZE) return 0;
+  return (offset + size + HK_PAGE - 1) & ~(size_t)(HK_PAGE - 1);
+}
+
 void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
   if (align < HK_MIN_ALIGN) align = HK_MIN_ALIGN;
   size_t offset = align > HK_LARGE_OFFSET ? align : HK_LARGE_OFFSET;
-  if (size > SIZE_MAX - offset - HK_SEG_SIZE) { errno = ENOMEM; return NULL; }
-  size_t need = (offset + size + HK_PAGE - 1) & ~(size_t)(HK_PAGE - 1);
+  size_t need = map_need(offset, size);
+  if (need == 0) { errno = ENOMEM; return NULL; }
   pthread_mutex_lock(&pool->lock);
   hk__seg_t *seg = cache_take(pool, need);
   bool dirty = seg != NULL; /* fresh mappings are zero-filled */
@@ -113,12 +120,12 @@ void *hk__large_resize(hk__seg_t *seg, size_t size) {
   hk__pool_t *pool = seg->pool;
   if (pool->os.hooks.map != NULL) return NULL; /* injected OS: no remap */
   size_t offset = (size_t)(seg->slabs[0].start - (uint8_t *)seg);
-  if (size > SIZE_MAX - offset - HK_SEG_SIZE) return NULL;
-  size_t need = (offset + size + HK_PAGE - 1) & ~(size_t)(HK_PAGE - 1);
+  size_t need = map_need(offset, size);
+  if (need == 0) return NULL;
   size_t old = seg->map_size;
   pthread_mutex_lock(&pool->lock);
   if (hk__large_usable(seg) <= HK_REMAP_COPY_MAX && need > old &&
-      cache_fit(pool, (HK_LARGE_OFFSET + size + HK_PAGE - 1) & ~(size_t)(HK_PAGE - 1)) != UINT32_MAX) {
+      cache_fit(pool, map_need(HK_LARGE_OFFSET, size)) != UINT32_MAX) {
     pthread_mutex_unlock(&pool->lock);
     return NULL;
   }
