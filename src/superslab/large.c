@@ -133,16 +133,20 @@ void *hk__large_resize(hk__seg_t *seg, size_t size) {
     pthread_mutex_unlock(&pool->lock);
     return NULL;
   }
+  /* The old range's map entry goes before the mapping may move: once
+   * mremap has vacated it, another pool (its own lock) may map there and
+   * set the entry, which a later clear would wipe. */
   large_list_remove(pool, seg);
+  hk__segmap_set(seg, 0);
   hk__seg_t *nseg = hk__os_remap(&pool->os, seg, old, need, HK_SEG_SIZE);
   if (nseg == NULL) {
+    hk__segmap_set(seg, HK_SEG_SHIFT);
     large_list_push(pool, seg);
     pthread_mutex_unlock(&pool->lock);
     return NULL;
   }
+  hk__segmap_set(nseg, HK_SEG_SHIFT);
   if (nseg != seg) {
-    hk__segmap_set(seg, 0);
-    hk__segmap_set(nseg, HK_SEG_SHIFT);
     nseg->slabs = (hk__slab_t *)((uint8_t *)nseg + HK_RECORDS_OFF);
     nseg->slabs[0].seg = nseg;
     nseg->slabs[0].start = (uint8_t *)nseg + offset;
