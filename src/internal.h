@@ -102,7 +102,7 @@ hk__slab_t *hk__pool_acquire(hk__pool_t *pool, unsigned cls);
 void hk__pool_give_back(hk__pool_t *pool, hk__slab_t *slab);
 void hk__pool_give_back_locked(hk__pool_t *pool, hk__slab_t *slab);
 size_t hk__pool_trim(hk__pool_t *pool);
-/* Carve up to about HK_CARVE_BYTES of never-used blocks into slab->free. */
+/* Carve up to slab->carve_n never-used blocks into slab->free. */
 bool hk__slab_carve(hk__slab_t *slab);
 /* Move remote frees into slab->free; returns how many. Owner only. */
 uint32_t hk__slab_drain_xfree(hk__slab_t *slab);

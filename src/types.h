@@ -79,6 +79,7 @@
 #define HK_REMAP_COPY_MAX ((size_t)1 << 20) /* large realloc: copy into a cached region up to this */
 #define HK_PAGE 4096u
 #define HK_CARVE_BYTES 4096u     /* blocks carved per refill: about one page */
+#define HK_CARVE_MAX_BYTES 16384u /* ... or up to 4 blocks within this */
 
 #define HK_SEG_MAGIC 0x484b5353u /* "HKSS" */
 
@@ -184,7 +185,7 @@ typedef struct hk__slab_s {
    * paths' fields. */
   _Atomic uintptr_t xfree;  /* remote frees; bit 0 = HK_XFREE_DETACHED */
   _Atomic uint32_t xpending; /* blocks in xfree (>= the true count while racing) */
-  uint32_t reserved_;
+  uint32_t carve_n;         /* blocks per carve (pool.c: carve_blocks) */
   uint8_t *bump;            /* next never-carved block */
   uint8_t *end;             /* end of the last whole block */
   struct hk__front_s *front;     /* valid while owned */
