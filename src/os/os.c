@@ -114,8 +114,12 @@ void *hk__os_remap(hk__os_t *os, void *p, size_t old_size, size_t new_size, size
   q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
   atomic_fetch_add_explicit(&os->n_mmap, 1, memory_order_relaxed);
   if (q == MAP_FAILED) {
+    /* The reservation at `to` is left as it is: Linux unmaps the target
+     * before it can fail late (ENOMEM, the map count), and another thread
+     * may have mapped into that hole since, so unmapping it here could
+     * remove someone else's memory. At worst this leaks address space
+     * (PROT_NONE, no memory), once per refused remap. */
     atomic_fetch_add_explicit(&os->n_mmap_failed, 1, memory_order_relaxed);
-    hk__os_unmap(os, to, new_size);
     return NULL;
   }
   return q;
