@@ -465,8 +465,8 @@ bool hk__slab_carve(hk__slab_t *s) {
   uint8_t *p = s->bump;
   if (p >= s->end) return false;
   size_t bsize = s->block_size, n = s->carve_n;
-  /* No division but at a slab's last carve (a refill of 4 KiB blocks
-   * carves one each: three divisions were half its cost). */
+  /* No division but at a slab's last carve: three divisions per carve
+   * were half its cost when 4 KiB blocks were carved one at a time. */
   if ((size_t)(s->end - p) < n * bsize) n = (size_t)(s->end - p) / bsize;
   hk__block_t *head = s->free;
   /* Link back to front so the list hands out ascending addresses. Keyed
