@@ -72,8 +72,21 @@ hk_inline hk__slab_t *hk__slab_of(hk__seg_t *seg, const void *p) {
 hk_inline bool hk__slab_is_block(const hk__slab_t *s, const void *p, uint64_t bound) {
   return (uint64_t)((const uint8_t *)p - s->start) * s->div_magic < bound;
 }
-/* The key of the free blocks of slab s (see hk__block_t): the record's
- * address, unique per slab, never a block, and the base register free
+/* ---- superslab/gmap.c ---------------------------------------------------------------
+ * The granule map (see types.h). set enters every granule of a SMALL or
+ * MID SuperSlab, owner 0 (no-op if there is no map or its page could not
+ * be made writable: that SuperSlab's frees take the slow path); clear
+ * removes them, before the SuperSlab is unmapped. Both only while the
+ * SuperSlab holds no block, its pool's lock held. */
+extern hk__gmap_view_t hk__gmap;
+void hk__gmap_init(void); /* once, from process set-up; idempotent */
+void hk__gmap_set(hk__seg_t *seg);
+void hk__gmap_clear(hk__seg_t *seg);
+/* The one writer of slab->owner: the record's and the map's copies. */
+void hk__slab_set_owner(hk__slab_t *s, uintptr_t owner);
+
+/* The key of the free blocks of slab s (see hk__block_t): the address of
+ * its record, unique per slab, never a block, and the base register free
  * addresses the slab's fields from anyway. */
 hk_inline uintptr_t hk__slab_key(const hk__slab_t *s) { return (uintptr_t)s; }
 
@@ -84,7 +97,6 @@ hk_inline uintptr_t hk__slab_key(const hk__slab_t *s) { return (uintptr_t)s; }
  * SuperSlab elsewhere. give returns a slot (its records zeroed) to the
  * reservation; false if the kernel refused, and the slot is never reused.
  * Arena lock inside pool locks. */
-extern hk__arena_view_t hk__arena;
 void *hk__arena_take(hk__os_t *os, hk__slab_t **records);
 bool hk__arena_give(hk__os_t *os, void *seg);
 void hk__arena_lock(void);   /* fork */
@@ -164,6 +176,8 @@ hk_inline uintptr_t hk__self_token(void) {
 
 void hk__front_init(hk__front_t *f, struct hk_heap_s *heap, hk__thread_t *t);
 void hk__front_reset(hk__front_t *f);       /* every queue empty (no slab touched) */
+/* From now on table (HK_SMALL_MAX + 1 entries) is a copy of f->direct. */
+void hk__front_mirror(hk__front_t *f, hk__slab_t **table);
 void *hk__front_alloc_slow(hk__front_t *f, unsigned cls);
 void hk__slab_retire(hk__slab_t *slab);
 void hk__front_flush(hk__front_t *f);       /* give every owned slab back */

@@ -11,18 +11,22 @@
  *       MID:   4 slabs of 512 KiB (block sizes 8..64 KiB),
  *       LARGE: one block > HK_MID_MAX (or over-aligned); the mapping may be
  *              longer than 2 MiB but the block starts in its first 2 MiB.
- *   Granule: 64 KiB of a SuperSlab. Each has a slab record; a MID slab's
- *     record is that of its first granule, and the other seven records only
- *     say how far back it is (head_off).
+ *   Granule: 64 KiB of a SuperSlab. Each has a slab record; a SMALL slab is
+ *     one granule, a MID slab eight, whose first granule's record is the
+ *     slab's (the other seven records are unused).
+ *   Granule map (hk__gmap, src/superslab/gmap.c): free's lookup. An entry
+ *     per granule of the whole 47-bit address space (a 32 GiB reservation,
+ *     written only where SuperSlabs are): the granule's slab and a copy of
+ *     its owner, which free tests before it touches the slab. Where no
+ *     SMALL/MID SuperSlab is, the entry is zero (owner 0). Any pointer
+ *     finds a readable entry, with no range check and no branch; without
+ *     the map (address space refused) every lookup reads one zero entry and
+ *     free takes the slow path: slower, never wrong.
  *   Arena (src/superslab/arena.c): one process-wide reservation that SMALL
- *     and MID SuperSlabs of heaps without OS hooks are cut from, plus META,
- *     a flat array of the granules' slab records (4 KiB per 2 MiB slot). A
- *     pointer's record is META + ((p - base) >> 9), rounded down to a record:
- *     free's whole lookup. META is readable everywhere (zero pages where no
- *     SuperSlab is), so any pointer inside the arena can be looked up.
- *     SuperSlabs outside it (OS hooks, LARGE, or the arena full or not
- *     available) keep their records in their header; their frees take the
- *     slow path.
+ *     and MID SuperSlabs of heaps without OS hooks are cut from, with their
+ *     slab records in META (4 KiB per 2 MiB slot), which is never unmapped.
+ *     SuperSlabs outside it (OS hooks, or the arena full or not available)
+ *     keep their records in their header.
  *   Segment map (hk__segmap): one byte per 2 MiB of address space, nonzero
  *     where a SuperSlab starts. The slow paths check it before touching a
  *     header, so foreign pointers are reported instead of dereferenced.
@@ -72,9 +76,11 @@
 #define HK_GRANULE_SHIFT 16      /* a slab record per 64 KiB */
 #define HK_SEG_GRANULES (HK_SEG_SIZE >> HK_GRANULE_SHIFT) /* 32 records per SuperSlab */
 #define HK_RECORDS_OFF 128u      /* records in the header: after hk__seg_t */
-/* META holds sizeof(hk__slab_t) = 128 bytes per granule: a pointer's record
- * is at META + ((p - base) >> HK_META_SHIFT), rounded down to 128. */
+/* The arena's META holds sizeof(hk__slab_t) = 128 bytes per granule. */
 #define HK_META_SHIFT (HK_GRANULE_SHIFT - 7)
+/* The granule map: an entry per granule below 2^47. */
+#define HK_GMAP_ENTRIES ((uintptr_t)1 << (47 - HK_GRANULE_SHIFT))
+#define HK_GMAP_SHIFT (HK_GRANULE_SHIFT - 4) /* p >> 12, masked: the entry's byte offset */
 #define HK_LARGE_OFFSET 256u     /* block offset in a LARGE segment (align <= 256) */
 #define HK_REMAP_COPY_MAX ((size_t)1 << 20) /* large realloc: copy into a cached region up to this */
 #define HK_PAGE 4096u
@@ -153,11 +159,6 @@ typedef struct hk__slab_s {
    * threads only read it (owner, and the block geometry for their checks),
    * so their frees never take it away from the owner's cache. */
   hk__block_t *free;        /* owner: malloc pops, free pushes (LIFO: hot blocks first) */
-  /* Bytes back from this record to its slab's: 0 for a slab's first
-   * granule, 128 * j for granule j of a MID slab. Written only while the
-   * SuperSlab holds no block, so a free of a live block reads a settled
-   * value. */
-  uintptr_t head_off;
   uint32_t used;            /* owner: blocks out (incl. undrained remote frees) + pinned */
   uint32_t block_size;
   _Atomic uintptr_t owner;  /* owner token (thread pointer) or 0 */
@@ -183,7 +184,7 @@ typedef struct hk__slab_s {
   uint8_t dirty;                 /* touched since last decommit */
   /* Second line: what other threads write (remote frees), then the slow
    * paths' fields. */
-  _Atomic uintptr_t xfree;  /* remote frees; bit 0 = HK_XFREE_DETACHED */
+  _Alignas(64) _Atomic uintptr_t xfree; /* remote frees; bit 0 = HK_XFREE_DETACHED */
   _Atomic uint32_t xpending; /* blocks in xfree (>= the true count while racing) */
   uint32_t carve_n;         /* blocks per carve (pool.c: carve_blocks) */
   uint8_t *bump;            /* next never-carved block */
@@ -201,6 +202,7 @@ typedef struct hk__seg_s {
   uint32_t used_slabs;      /* slabs not FREE (pool lock) */
   uint8_t decommitted;      /* empty and decommitted */
   uint8_t in_arena;         /* an arena slot: records in META */
+  uint8_t in_gmap;          /* its granules are in the granule map */
   struct hk__pool_s *pool;
   size_t map_size;          /* bytes mapped from the segment start */
   struct hk__seg_s *next, *prev;
@@ -217,14 +219,21 @@ _Static_assert(sizeof(hk__seg_t) <= HK_RECORDS_OFF, "segment header fields fit b
 _Static_assert(HK_RECORDS_OFF + HK_SEG_GRANULES * 128 <= HK_SEG_HEADER_SIZE, "header fits");
 _Static_assert(HK_RECORDS_OFF + 128 <= HK_LARGE_OFFSET, "a LARGE record ends before its block");
 
-/* The arena as free() reads it: one cache line, written once. span is 0
- * until the reservation exists and is published last (release), so a
- * reader that sees it nonzero sees base and meta too. */
-typedef struct hk__arena_view_s {
-  _Atomic uintptr_t span;   /* arena bytes >> HK_META_SHIFT: bound on (p - base) >> 9 */
-  uintptr_t base;           /* first slot (2 MiB aligned) */
-  uint8_t *meta;            /* records of slot k at meta + k * 4096 */
-} __attribute__((aligned(64))) hk__arena_view_t;
+/* A granule map entry: the granule's slab (the first granule's record for
+ * a MID slab) and a copy of slab->owner, kept in step by
+ * hk__slab_set_owner. {0, NULL} where no SMALL/MID SuperSlab is. */
+typedef struct hk__gmap_entry_s {
+  _Atomic uintptr_t owner;
+  hk__slab_t *slab;
+} hk__gmap_entry_t;
+
+/* The granule map as free() reads it: one cache line. Until the map
+ * exists, mask is 0 and base points at a zero entry, so every lookup
+ * reads that entry. Each field changes once, base first (see gmap.c). */
+typedef struct hk__gmap_view_s {
+  uintptr_t mask;           /* byte-offset mask: (HK_GMAP_ENTRIES - 1) * 16, or 0 */
+  uint8_t *base;            /* the map: entry i at base + 16 * i */
+} __attribute__((aligned(64))) hk__gmap_view_t;
 
 /* Region cache entry: a LARGE segment kept mapped for reuse. */
 typedef struct hk__region_s {
@@ -258,14 +267,18 @@ typedef struct hk__pool_s {
 } hk__pool_t;
 
 /* ---- fronts, threads, heaps ------------------------------------------------- */
-#define HK_GRANULES (HK_SMALL_MAX / 16 + 1)
 typedef struct hk__front_s {
-  /* NULL once the heap is destroyed (and in hk__thread_empty). First, on
-   * the line of direct[0..6]: hk_heap_malloc compares it. */
+  /* NULL once the heap is destroyed (and in hk__thread_empty). First:
+   * hk_heap_malloc compares it. */
   struct hk_heap_s *heap;
-  /* direct[(size + 15) / 16] == cur[class of size] for size <= HK_SMALL_MAX:
-   * malloc of a small size needs no class lookup (kept in step by set_head). */
-  hk__slab_t *direct[HK_GRANULES];
+  /* direct[size] == cur[class of size] for size <= HK_SMALL_MAX (kept in
+   * step by set_head): malloc of a small size indexes it with the size
+   * itself, no class lookup and no rounding (8 KiB a front, which is why
+   * thread records and fronts are 16 KiB meta blocks). */
+  hk__slab_t *direct[HK_SMALL_MAX + 1];
+  /* NULL, or a copy of direct[] that set_head keeps in step: the malloc
+   * override's thread-local table, for its thread's main front. */
+  hk__slab_t **mirror;
   hk__slab_t *cur[HK_NUM_CLASSES]; /* queue head per class; &hk__slab_empty if none */
   hk__slab_t *tail[HK_NUM_CLASSES];/* queue tail per class; NULL if none */
   struct hk__thread_s *thread;

@@ -1,21 +1,23 @@
-/* The arena (src/superslab/arena.c), black-box through the public API.
+/* The arena (src/superslab/arena.c) and the granule map (gmap.c),
+ * black-box through the public API.
  *
  * SMALL and MID SuperSlabs of heaps without OS hooks are cut from one
  * address-space reservation whose slab records sit in a flat META array;
- * free() finds a record there by arithmetic, and MID slabs have stand-in
- * records (granules 1..7 of a 512 KiB slab) that point back to the slab's.
  * SuperSlabs outside the arena (OS hooks, LARGE, arena full or unavailable)
- * keep their records in their header and free through the slow path. Both
- * must behave the same, and bad frees must abort with the documented
- * message (docs/reliability.md) on either path. Covered here:
- *   - MID blocks whose start is in a stand-in granule: alloc, verify, free
- *     (owner and remote) on the default, a user and a hooked heap; an
- *     interior pointer in a stand-in granule is refused;
+ * keep their records in their header. free() finds either through the
+ * granule map, an entry per 64 KiB (all eight granules of a 512 KiB MID
+ * slab name its record), or, without the map (a small RLIMIT_AS), through
+ * the slow path. All must behave the same, and bad frees must abort with
+ * the documented message (docs/reliability.md) on every path. Covered here:
+ *   - MID blocks whose start is in granules 1..7 of their slab: alloc,
+ *     verify, free (owner and remote) on the default, a user and a hooked
+ *     heap; an interior pointer there is refused;
  *   - foreign pointers inside the arena's range (never-used slots) and into
  *     a SuperSlab header are refused with "invalid pointer";
  *   - a stale block of a destroyed LEAN heap (slot back in the arena);
  *   - no arena (RLIMIT_AS 512 MiB) and a full arena (RLIMIT_AS 12 GiB: the
- *     arena takes at most an eighth of the limit, so 1 GiB = 512 slots), in
+ *     arena takes at most an eighth of the limit, so 1 GiB = 512 slots),
+ *     both without the granule map (it needs a limit of 128 GiB), in
  *     a re-executed copy of this binary, so
  *     hakmem starts fresh under the limit whatever ran before (skipped
  *     under sanitizers: their shadow mappings do not fit an RLIMIT_AS).

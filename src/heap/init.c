@@ -12,6 +12,9 @@
 
 struct hk_heap_s hk__heap_main;
 
+_Static_assert(sizeof(hk__thread_t) <= 16384 && sizeof(hk__front_t) <= 16384,
+               "thread records and fronts are meta blocks (16 KiB at most)");
+
 static pthread_once_t process_once = PTHREAD_ONCE_INIT;
 static pthread_key_t thread_key;
 static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER; /* heaps, fronts lists */
@@ -53,6 +56,7 @@ static void fork_parent(void) {
 static void thread_done(void *arg);
 
 static void process_init_once(void) {
+  hk__gmap_init(); /* before anything else reserves address space (see arena.c) */
   hk_heap_config_t cfg;
   hk_heap_config_init(&cfg);
   cfg.name = "default";

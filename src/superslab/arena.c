@@ -2,22 +2,20 @@
  * without OS hooks needs a SuperSlab, that SMALL and MID SuperSlabs are cut
  * from as 2 MiB slots, plus META, the flat array of their slab records.
  *
- * Why: free() must go from any pointer to its slab record in O(1) and
- * without trusting the pointer. Inside the arena that is one subtraction,
- * one compare and a shift (see hk__free_fast): META is mapped readable over
- * the whole arena (zero pages where no SuperSlab is), so a pointer that is
- * not a live block reads a record whose owner is 0 and goes to the slow
- * path, which checks the segment map. Outside the arena (OS hooks, LARGE
- * blocks, or an arena that is full or could not be reserved) SuperSlabs
- * keep their records in their header and every free takes the slow path:
- * slower, never wrong.
+ * Why: slab records that are never unmapped. free() finds a record through
+ * the granule map (gmap.c) from any pointer, and a pointer that raced with
+ * its SuperSlab going away still reads a record (zeroed: owner 0, so the
+ * slow path decides) instead of an unmapped header. Slots are reused, so
+ * SuperSlabs stay packed in few mappings. Outside the arena (OS hooks, or
+ * an arena that is full or could not be reserved) SuperSlabs keep their
+ * records in their header.
  *
  * Invariants:
  *   - a slot's META page is writable once the slot has been handed out
  *     (slots below next_slot) and stays so; when the slot is given back
  *     the page is decommitted (MADV_DONTNEED: zero, and no longer
- *     resident), so stale pointers into a free slot find owner 0 and
- *     head_off 0, and the records of a burst do not outlive it;
+ *     resident), so stale pointers into a free slot find owner 0, and the
+ *     records of a burst do not outlive it;
  *   - a free slot's data is PROT_NONE, fresh anonymous memory, so a slot
  *     made accessible again is zero-filled;
  *   - a slot whose release failed is never reused (the kernel may have
@@ -34,7 +32,10 @@
 
 _Static_assert(SLOT_META_BYTES == (HK_SEG_SIZE >> HK_META_SHIFT), "META: 4 KiB per slot");
 
-hk__arena_view_t hk__arena;
+static struct {
+  uintptr_t base; /* first slot (2 MiB aligned) */
+  uint8_t *meta;  /* records of slot k at meta + k * 4096 */
+} arena;
 
 static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;
 static int arena_state;         /* 0: not tried yet, 1: reserved, -1: not available */
@@ -48,9 +49,9 @@ static hk__os_t arena_os;       /* the process's own calls (META, the stack) */
 void hk__arena_lock(void) { pthread_mutex_lock(&arena_lock); }
 void hk__arena_unlock(void) { pthread_mutex_unlock(&arena_lock); }
 
-static uint8_t *slot_addr(size_t k) { return (uint8_t *)hk__arena.base + (k << HK_SEG_SHIFT); }
+static uint8_t *slot_addr(size_t k) { return (uint8_t *)arena.base + (k << HK_SEG_SHIFT); }
 static hk__slab_t *slot_records(size_t k) {
-  return (hk__slab_t *)(hk__arena.meta + k * SLOT_META_BYTES);
+  return (hk__slab_t *)(arena.meta + k * SLOT_META_BYTES);
 }
 
 /* The largest reservation the kernel accepts, halving from 256 GiB
@@ -58,12 +59,13 @@ static hk__slab_t *slot_records(size_t k) {
  * the limit: the reservation counts against it in full, and the rest must
  * stay for large blocks and everything else the program maps. Lock held. */
 static void reserve(void) {
+  hk__gmap_init(); /* first: with the map every SuperSlab's frees are fast, in the arena or not */
   arena_state = -1;
   size_t cap = hk__os_address_space_limit() / 8;
   for (unsigned shift = ARENA_MAX_SHIFT; shift >= ARENA_MIN_SHIFT; shift--) {
     size_t size = (size_t)1 << shift;
     if (size + (size >> HK_META_SHIFT) > cap) continue;
-    uint8_t *meta = hk__os_reserve(&arena_os, size >> HK_META_SHIFT, HK_PAGE, true);
+    uint8_t *meta = hk__os_reserve(&arena_os, size >> HK_META_SHIFT, HK_PAGE, false);
     if (meta == NULL) continue;
     uint8_t *base = hk__os_reserve(&arena_os, size, HK_SEG_SIZE, false);
     size_t stack_bytes = (size >> HK_SEG_SHIFT) * sizeof(uint32_t);
@@ -76,9 +78,8 @@ static void reserve(void) {
     }
     free_slots = stack;
     nslots = size >> HK_SEG_SHIFT;
-    hk__arena.base = (uintptr_t)base;
-    hk__arena.meta = meta;
-    atomic_store_explicit(&hk__arena.span, size >> HK_META_SHIFT, memory_order_release);
+    arena.base = (uintptr_t)base;
+    arena.meta = meta;
     arena_state = 1;
     return;
   }
@@ -115,7 +116,7 @@ void *hk__arena_take(hk__os_t *os, hk__slab_t **records) {
 }
 
 bool hk__arena_give(hk__os_t *os, void *seg) {
-  size_t k = ((uintptr_t)seg - hk__arena.base) >> HK_SEG_SHIFT;
+  size_t k = ((uintptr_t)seg - arena.base) >> HK_SEG_SHIFT;
   hk__slab_t *r = slot_records(k);
   /* Zero, resident no more; stale pointers into the slot then find owner 0. */
   if (!hk__os_decommit(os, r, SLOT_META_BYTES, HK_DECOMMIT_DONTNEED)) memset(r, 0, SLOT_META_BYTES);

@@ -109,6 +109,7 @@ void hk__seg_commit(hk__pool_t *pool, hk__seg_t *seg, ptrdiff_t delta) {
 void hk__pool_unmap_seg(hk__pool_t *pool, hk__seg_t *seg) {
   size_t size = seg->map_size;
   bool in_arena = seg->in_arena; /* the header goes with the mapping */
+  hk__gmap_clear(seg);
   hk__segmap_set(seg, 0);
   hk__seg_commit(pool, seg, -(ptrdiff_t)seg->committed);
   if (in_arena ? hk__arena_give(&pool->os, seg) : hk__os_unmap(&pool->os, seg, size))
@@ -180,18 +181,15 @@ hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size, bool arena_ok) {
   return seg;
 }
 
-/* (Re)lays out an all-FREE segment for a kind: every granule's record,
- * the stand-ins of MID slabs included (head_off leads back to the slab). */
+/* (Re)lays out an all-FREE segment for a kind: its slabs' records, and its
+ * granules in the granule map and the segment map. */
 static void seg_layout(hk__seg_t *seg, unsigned kind) {
   unsigned shift = kind == HK_KIND_SMALL ? HK_SMALL_SLAB_SHIFT : HK_MID_SLAB_SHIFT;
-  unsigned per_slab = 1u << (shift - HK_GRANULE_SHIFT);
   seg->kind = (uint8_t)kind;
   seg->slab_shift = (uint8_t)shift;
   seg->nslabs = (uint16_t)(HK_SEG_SIZE >> shift);
   seg->used_slabs = 0;
   memset(seg->slabs, 0, HK_SEG_GRANULES * sizeof(hk__slab_t));
-  for (unsigned g = 0; g < HK_SEG_GRANULES; g++)
-    seg->slabs[g].head_off = (g & (per_slab - 1)) * sizeof(hk__slab_t);
   for (unsigned i = 0; i < seg->nslabs; i++) {
     hk__slab_t *s = hk__seg_slab(seg, i);
     uint8_t *end;
@@ -201,6 +199,7 @@ static void seg_layout(hk__seg_t *seg, unsigned kind) {
     s->state = HK_SLAB_FREE;
     s->dirty = 1;
   }
+  hk__gmap_set(seg);
   hk__segmap_set(seg, shift);
 }
 

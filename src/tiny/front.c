@@ -7,27 +7,34 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "tiny/front_inline.h"
 
 const hk__slab_t hk__slab_empty;
 
 #define EMPTY ((hk__slab_t *)&hk__slab_empty)
-hk__thread_t hk__thread_empty = {.main = {.direct = {[0 ... HK_GRANULES - 1] = EMPTY},
+hk__thread_t hk__thread_empty = {.main = {.direct = {[0 ... HK_SMALL_MAX] = EMPTY},
                                           .cur = {[0 ... HK_NUM_CLASSES - 1] = EMPTY},
                                           .thread = &hk__thread_empty},
                                  .last_heap = &hk__heap_main,
                                  .last_front = &hk__thread_empty.main};
 __thread hk__thread_t *hk__tls __attribute__((tls_model("initial-exec"))) = &hk__thread_empty;
 
-/* The only writer of cur[] and direct[]. Granules g of class c (<= 31) are
- * those with (size[c-1], size[c]] covering (16(g-1), 16g]. */
+/* The only writer of cur[] and direct[]. The sizes of class c (<= 31)
+ * are (size[c-1], size[c]], and 0 is class 0's. */
 static void set_head_raw(hk__front_t *f, unsigned cls, hk__slab_t *s) {
   f->cur[cls] = s;
   if (cls >= HK_NUM_SMALL_CLASSES) return;
-  unsigned lo = cls == 0 ? 0 : (hk__class_size[cls - 1] >> 4) + 1;
-  unsigned hi = hk__class_size[cls] >> 4;
-  for (unsigned g = lo; g <= hi; g++) f->direct[g] = s;
+  unsigned lo = cls == 0 ? 0 : hk__class_size[cls - 1] + 1, hi = hk__class_size[cls];
+  for (unsigned n = lo; n <= hi; n++) f->direct[n] = s;
+  if (f->mirror != NULL)
+    for (unsigned n = lo; n <= hi; n++) f->mirror[n] = s;
+}
+
+void hk__front_mirror(hk__front_t *f, hk__slab_t **table) {
+  memcpy(table, f->direct, sizeof f->direct);
+  f->mirror = table;
 }
 
 /* Under keep_one_slab the head of each class queue is pinned: it carries one
@@ -90,9 +97,8 @@ static void q_insert_second(hk__front_t *f, hk__slab_t *s) {
 }
 
 static void own(hk__front_t *f, hk__slab_t *s) {
-  uintptr_t me = f->thread->token;
   s->front = f;
-  atomic_store_explicit(&s->owner, me, memory_order_relaxed);
+  hk__slab_set_owner(s, f->thread->token);
 }
 
 static void drain_counted(hk__front_t *f, hk__slab_t *s) {
@@ -105,7 +111,7 @@ static void drain_counted(hk__front_t *f, hk__slab_t *s) {
  * Returns false if a remote free raced in: the slab stays ours. */
 static bool detach(hk__front_t *f, hk__slab_t *s) {
   s->front = NULL;
-  atomic_store_explicit(&s->owner, 0, memory_order_release);
+  hk__slab_set_owner(s, 0);
   uintptr_t expect = 0;
   if (atomic_compare_exchange_strong_explicit(&s->xfree, &expect, HK_XFREE_DETACHED,
                                               memory_order_acq_rel, memory_order_relaxed))
@@ -127,7 +133,7 @@ static void sweep_tail(hk__front_t *f, unsigned cls) {
   q_remove(f, s);
   if (s->used == 0) {
     s->front = NULL;
-    atomic_store_explicit(&s->owner, 0, memory_order_release);
+    hk__slab_set_owner(s, 0);
     hk__pool_give_back(&f->heap->pool, s);
   } else {
     q_insert_second(f, s);
@@ -190,7 +196,7 @@ hk_noinline void hk__slab_retire(hk__slab_t *s) {
   hk__pool_t *pool = &f->heap->pool;
   q_remove(f, s);
   s->front = NULL;
-  atomic_store_explicit(&s->owner, 0, memory_order_release);
+  hk__slab_set_owner(s, 0);
   hk__pool_give_back(pool, s);
 }
 
@@ -204,7 +210,7 @@ void hk__front_flush(hk__front_t *f) {
       hk__slab_t *s = f->cur[c];
       q_remove(f, s);
       s->front = NULL;
-      atomic_store_explicit(&s->owner, 0, memory_order_release);
+      hk__slab_set_owner(s, 0);
       drain_counted(f, s);
       hk__pool_give_back_locked(pool, s);
     }
@@ -236,7 +242,7 @@ void hk__slab_adopt(hk__slab_t *s) {
   drain_counted(f, s);
   if (s->used == 0) {
     s->front = NULL;
-    atomic_store_explicit(&s->owner, 0, memory_order_release);
+    hk__slab_set_owner(s, 0);
     hk__pool_give_back(pool, s);
     return;
   }

@@ -54,41 +54,40 @@ hk_inline void *hk__front_alloc(hk__front_t *f, unsigned cls) {
   return hk__front_alloc_slow(f, cls);
 }
 
-/* A block for size <= HK_SMALL_MAX: the granule indexes the slab directly;
- * the class is looked up only on the slow path. */
+/* A block for size <= HK_SMALL_MAX: the size indexes the class's head slab
+ * directly; the class is looked up only on the slow path. */
 hk_inline void *hk__front_alloc_small(hk__front_t *f, size_t size) {
-  size_t g = (size + 15) >> 4;
-  hk__block_t *b = hk__slab_pop(f->direct[g]);
+  hk__block_t *b = hk__slab_pop(f->direct[size]);
   if (hk_likely(b != NULL)) return b;
-  return hk__front_alloc_slow(f, hk__small_class[g]);
+  return hk__front_alloc_slow(f, hk__small_class[(size + 15) >> 4]);
 }
 
 /* Free of any pointer: owner fast path, everything else (NULL, foreign,
- * interior, remote, large, detached, outside the arena, a block already
- * carrying its slab's key, i.e. probably a double free) in hk__free_slow.
- * Inside the arena the record is found by address arithmetic alone (see
- * arena.c); a pointer that is no live block finds owner 0 there, or fails
- * the boundary or key test. */
+ * interior, remote, large, detached, unmapped, a block already carrying its
+ * slab's key, i.e. probably a double free) in hk__free_slow. The granule
+ * map (see gmap.c) gives an entry for any pointer, with no range check and
+ * no branch; its owner is this thread's token only for a pointer into a
+ * slab this thread owns, and only then is the slab read. The mask is
+ * loaded before the base (the compiler barrier; x86 keeps loads in
+ * order), which is what makes the map's publication safe (gmap.c). */
 hk_inline void hk__free_fast(void *p, const char *call) {
 #ifndef HK_CHECKED
   uintptr_t a = (uintptr_t)p;
-  uintptr_t span = atomic_load_explicit(&hk__arena.span, memory_order_acquire);
-  uintptr_t off = (a - hk__arena.base) >> HK_META_SHIFT;
-  if (hk_likely(off < span)) {
-    hk__slab_t *g = (hk__slab_t *)(hk__arena.meta + (off & ~(uintptr_t)(sizeof(hk__slab_t) - 1)));
-    hk__slab_t *s = (hk__slab_t *)((uintptr_t)g - g->head_off);
-    if (hk_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == hk__self_token())) {
-      hk__block_t *b = (hk__block_t *)p;
-      if (hk_unlikely((uint64_t)(a - (uintptr_t)s->start) * s->div_magic >= s->div_limit))
-        goto slow; /* not a block boundary: an interior or stray pointer */
-      if (hk_unlikely(b->key == hk__slab_key(s))) goto slow; /* probably a double free */
-      b->key = hk__slab_key(s);
-      b->next = s->free;
-      s->free = b;
-      HK_TRACK_FREE(s, b);
-      if (hk_unlikely(--s->used == 0)) hk__slab_retire(s);
-      return;
-    }
+  uintptr_t off = (a >> HK_GMAP_SHIFT) & hk__gmap.mask;
+  __asm__ __volatile__("" ::: "memory");
+  const hk__gmap_entry_t *e = (const hk__gmap_entry_t *)(hk__gmap.base + off);
+  if (hk_likely(atomic_load_explicit(&e->owner, memory_order_relaxed) == hk__self_token())) {
+    hk__slab_t *s = __atomic_load_n(&e->slab, __ATOMIC_RELAXED);
+    hk__block_t *b = (hk__block_t *)p;
+    if (hk_unlikely((uint64_t)(a - (uintptr_t)s->start) * s->div_magic >= s->div_limit))
+      goto slow; /* not a block boundary: an interior or stray pointer */
+    if (hk_unlikely(b->key == hk__slab_key(s))) goto slow; /* probably a double free */
+    b->key = hk__slab_key(s);
+    b->next = s->free;
+    s->free = b;
+    HK_TRACK_FREE(s, b);
+    if (hk_unlikely(--s->used == 0)) hk__slab_retire(s);
+    return;
   }
 slow:
 #endif
