@@ -82,10 +82,19 @@ def aggregate(raw, sysc):
                 "sys_per_op": sysmap.get((wl, al)),
             }
             rows.append(row)
-    base = {r["workload"]: r["median"] for r in rows if r["allocator"] == BASELINE}
+    # The ratio to the baseline is taken within each repetition (its runs
+    # are back to back), then the median over repetitions: this machine
+    # drifts between states for seconds at a time, and a per-rep ratio
+    # cancels what a ratio of medians keeps.
+    by_rep = {}
+    for r in raw:
+        if r["throughput"]:
+            by_rep.setdefault((r["workload"], r["allocator"]), {})[r["rep"]] = float(r["throughput"])
     for r in rows:
-        b = base.get(r["workload"])
-        r["ratio"] = r["median"] / b if (b and r["median"]) else None
+        mine = by_rep.get((r["workload"], r["allocator"]), {})
+        base = by_rep.get((r["workload"], BASELINE), {})
+        paired = [mine[k] / base[k] for k in mine if base.get(k)]
+        r["ratio"] = statistics.median(paired) if paired else None
     return workloads, allocators, rows
 
 
@@ -205,6 +214,8 @@ def target_lines(rows, cg, micro, steady=None):
     add("random_mixed throughput, preload", ">= 1.05", ratio("random_mixed"), lambda v: v >= 1.05)
     add("random_mixed throughput, direct hk_heap_malloc", ">= 1.15",
         ratio("random_mixed", "hakmem-direct"), lambda v: v >= 1.15)
+    add("(reference) random_mixed throughput of the floor lane: the loop over a no-op allocator",
+        "-", ratio("random_mixed", "floor"), lambda v: None)
     add("random_mixed peak RSS", "<= 1.2", ratio("random_mixed", key="rss"), lambda v: v <= 1.2)
     if "hakmem" in steady:
         add("random_mixed syscalls/op after warm-up (strace: longer run minus shorter)",
@@ -341,8 +352,10 @@ def write_markdown(path, meta, rows, cg, chart, notes, micro, steady=None):
     L += ["## Results", ""]
     L += table_lines(rows, markdown=True)
     L += ["", "Throughput is the median over the repetitions (allocators interleaved "
-          "A B C ... A B C ...); CV is the population coefficient of variation of "
-          "those runs. Peak RSS is the median of each run's `ru_maxrss`. Syscalls/op "
+          "A B C ... A B C ...); \"vs mimalloc\" is the median over the repetitions of "
+          "the ratio within each one (its runs are back to back, so the machine's "
+          "drift between repetitions cancels); CV is the population coefficient of "
+          "variation of the runs. Peak RSS is the median of each run's `ru_maxrss`. Syscalls/op "
           "counts mmap, munmap, madvise, brk and mprotect under `strace -f -c` in a "
           "separate shorter run, divided by that run's total op count (warm-up "
           "included, process start-up too).", ""]

@@ -84,6 +84,19 @@ void hk__gmap_set(hk__seg_t *seg);
 void hk__gmap_clear(hk__seg_t *seg);
 /* The one writer of slab->owner: the record's and the map's copies. */
 void hk__slab_set_owner(hk__slab_t *s, uintptr_t owner);
+/* p's entry: a shift, a mask and an add, for any p. The mask is loaded
+ * before the base (the compiler barrier; x86 keeps loads in order), which
+ * is what makes the map's publication safe (gmap.c). */
+hk_inline const hk__gmap_entry_t *hk__gmap_entry(const void *p) {
+  uintptr_t off = ((uintptr_t)p >> HK_GMAP_SHIFT) & hk__gmap.mask;
+  __asm__ __volatile__("" ::: "memory");
+  return (const hk__gmap_entry_t *)(hk__gmap.base + off);
+}
+/* The slab of the SMALL/MID SuperSlab p points into, if that SuperSlab is
+ * in the map; else NULL (no SuperSlab there, LARGE, or not in the map). */
+hk_inline hk__slab_t *hk__gmap_slab(const void *p) {
+  return __atomic_load_n(&hk__gmap_entry(p)->slab, __ATOMIC_ACQUIRE);
+}
 
 /* The key of the free blocks of slab s (see hk__block_t): the address of
  * its record, unique per slab, never a block, and the base register free

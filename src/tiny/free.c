@@ -90,13 +90,18 @@ static void remote_push(hk__slab_t *s, hk__block_t *b) {
 
 hk_noinline void hk__free_slow(void *p, const char *call) {
   if (p == NULL) return;
-  hk__seg_t *seg = hk__seg_of(p);
-  if (seg == NULL || seg->magic != HK_SEG_MAGIC) hk__fatal_invalid(call, p, "invalid pointer");
-  if (seg->kind == HK_KIND_LARGE) {
-    hk__large_free(seg, p, call);
-    return;
+  /* A remote free (the common case here) finds its slab in the granule
+   * map; the segment map and the SuperSlab header are for the rest. */
+  hk__slab_t *s = hk__gmap_slab(p);
+  if (s == NULL) {
+    hk__seg_t *seg = hk__seg_of(p);
+    if (seg == NULL || seg->magic != HK_SEG_MAGIC) hk__fatal_invalid(call, p, "invalid pointer");
+    if (seg->kind == HK_KIND_LARGE) {
+      hk__large_free(seg, p, call);
+      return;
+    }
+    s = hk__slab_of(seg, p);
   }
-  hk__slab_t *s = hk__slab_of(seg, p);
   uint8_t *bp = p;
   bool mine = atomic_load_explicit(&s->owner, memory_order_relaxed) == hk__self_token();
   /* A carved block boundary inside a slab in use (a FREE slab has end ==

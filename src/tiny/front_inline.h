@@ -67,15 +67,11 @@ hk_inline void *hk__front_alloc_small(hk__front_t *f, size_t size) {
  * slab's key, i.e. probably a double free) in hk__free_slow. The granule
  * map (see gmap.c) gives an entry for any pointer, with no range check and
  * no branch; its owner is this thread's token only for a pointer into a
- * slab this thread owns, and only then is the slab read. The mask is
- * loaded before the base (the compiler barrier; x86 keeps loads in
- * order), which is what makes the map's publication safe (gmap.c). */
+ * slab this thread owns, and only then is the slab read. */
 hk_inline void hk__free_fast(void *p, const char *call) {
 #ifndef HK_CHECKED
   uintptr_t a = (uintptr_t)p;
-  uintptr_t off = (a >> HK_GMAP_SHIFT) & hk__gmap.mask;
-  __asm__ __volatile__("" ::: "memory");
-  const hk__gmap_entry_t *e = (const hk__gmap_entry_t *)(hk__gmap.base + off);
+  const hk__gmap_entry_t *e = hk__gmap_entry(p);
   if (hk_likely(atomic_load_explicit(&e->owner, memory_order_relaxed) == hk__self_token())) {
     hk__slab_t *s = __atomic_load_n(&e->slab, __ATOMIC_RELAXED);
     hk__block_t *b = (hk__block_t *)p;
