@@ -89,7 +89,14 @@
 
 #define HK_SEG_MAGIC 0x484b5353u /* "HKSS" */
 
+/* A slab's xfree word packs its remote-free list: the head block (bits
+ * 4..47: blocks are 16-byte aligned and below 2^47), HK_XFREE_DETACHED
+ * (bit 0) and the number of blocks on the list (bits 48..63; a slab holds
+ * at most 4096). One CAS pushes a block and counts it. */
 #define HK_XFREE_DETACHED ((uintptr_t)1)
+#define HK_XFREE_COUNT_SHIFT 48
+#define HK_XFREE_ONE ((uintptr_t)1 << HK_XFREE_COUNT_SHIFT)
+#define HK_XFREE_LIST_MASK ((HK_XFREE_ONE - 1) & ~(uintptr_t)(HK_MIN_ALIGN - 1))
 
 #if defined(__GNUC__)
 #define hk_likely(x) __builtin_expect(!!(x), 1)
@@ -184,8 +191,7 @@ typedef struct hk__slab_s {
   uint8_t dirty;                 /* touched since last decommit */
   /* Second line: what other threads write (remote frees), then the slow
    * paths' fields. */
-  _Alignas(64) _Atomic uintptr_t xfree; /* remote frees; bit 0 = HK_XFREE_DETACHED */
-  _Atomic uint32_t xpending; /* blocks in xfree (>= the true count while racing) */
+  _Alignas(64) _Atomic uintptr_t xfree; /* remote frees: list, count, DETACHED (above) */
   uint32_t carve_n;         /* blocks per carve (pool.c: carve_blocks) */
   uint8_t *bump;            /* next never-carved block */
   uint8_t *end;             /* end of the last whole block */

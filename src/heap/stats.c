@@ -14,7 +14,8 @@ static void walk_slabs(const hk__pool_t *pool, hk_stats_t *out) {
       if (s->state == HK_SLAB_FREE) continue;
       /* Racy by design for slabs owned by running threads: exact when quiet. */
       uint32_t used = __atomic_load_n(&s->used, __ATOMIC_RELAXED);
-      uint32_t pending = atomic_load_explicit(&s->xpending, memory_order_relaxed);
+      uint32_t pending = (uint32_t)(atomic_load_explicit(&s->xfree, memory_order_relaxed) >>
+                                    HK_XFREE_COUNT_SHIFT);
       pending += __atomic_load_n(&s->pinned, __ATOMIC_RELAXED); /* not a block */
       used = used > pending ? used - pending : 0;
       out->class_live_blocks[s->cls] += used;

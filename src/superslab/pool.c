@@ -253,7 +253,6 @@ static void slab_format(hk__slab_t *s, unsigned cls) {
   s->free = NULL;
   s->used = 0;
   atomic_store_explicit(&s->xfree, 0, memory_order_relaxed);
-  atomic_store_explicit(&s->xpending, 0, memory_order_relaxed);
   atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
   s->dirty = 1;
 }
@@ -492,7 +491,7 @@ bool hk__slab_carve(hk__slab_t *s) {
 uint32_t hk__slab_drain_xfree(hk__slab_t *s) {
   if (atomic_load_explicit(&s->xfree, memory_order_relaxed) == 0) return 0;
   uintptr_t list = atomic_exchange_explicit(&s->xfree, 0, memory_order_acquire);
-  hk__block_t *b = (hk__block_t *)(list & ~HK_XFREE_DETACHED);
+  hk__block_t *b = (hk__block_t *)(list & HK_XFREE_LIST_MASK);
   if (b == NULL) return 0;
   /* Remote frees keyed the blocks already (the key is the slab's). */
   uint32_t n = 1;
@@ -504,6 +503,5 @@ uint32_t hk__slab_drain_xfree(hk__slab_t *s) {
   tail->next = s->free;
   s->free = b;
   s->used -= n;
-  atomic_fetch_sub_explicit(&s->xpending, n, memory_order_relaxed);
   return n;
 }

@@ -36,7 +36,7 @@ bool hk__block_is_free(const hk__slab_t *s, const void *p) {
   if (atomic_load_explicit(&s->owner, memory_order_relaxed) != hk__self_token())
     return true; /* another thread's lists cannot be walked safely */
   const hk__block_t *x = (const hk__block_t *)(atomic_load_explicit(&s->xfree,
-      memory_order_acquire) & ~HK_XFREE_DETACHED);
+      memory_order_acquire) & HK_XFREE_LIST_MASK);
   return on_list(s->free, p, s->capacity) || on_list(x, p, s->capacity);
 }
 
@@ -74,14 +74,16 @@ void hk__check_slab(hk__slab_t *s) {
 }
 #endif
 
+/* One CAS links the block and counts it (the count lives in the same word,
+ * see HK_XFREE_COUNT_SHIFT), and clears DETACHED if it was set. */
 static void remote_push(hk__slab_t *s, hk__block_t *b) {
-  atomic_fetch_add_explicit(&s->xpending, 1, memory_order_relaxed);
   HK_TRACK_FREE(s, b);
   uintptr_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
   do {
-    b->next = (hk__block_t *)(old & ~HK_XFREE_DETACHED);
-  } while (!atomic_compare_exchange_weak_explicit(&s->xfree, &old, (uintptr_t)b,
-                                                  memory_order_release, memory_order_relaxed));
+    b->next = (hk__block_t *)(old & HK_XFREE_LIST_MASK);
+  } while (!atomic_compare_exchange_weak_explicit(
+      &s->xfree, &old, (uintptr_t)b + (old & ~HK_XFREE_LIST_MASK & ~HK_XFREE_DETACHED) + HK_XFREE_ONE,
+      memory_order_release, memory_order_relaxed));
   if (hk_unlikely(old & HK_XFREE_DETACHED)) {
     atomic_thread_fence(memory_order_acquire);
     hk__slab_adopt(s);
