@@ -24,7 +24,7 @@
  *     free takes the slow path: slower, never wrong.
  *   Arena (src/superslab/arena.c): one process-wide reservation that SMALL
  *     and MID SuperSlabs of heaps without OS hooks are cut from, with their
- *     slab records in META (4 KiB per 2 MiB slot), which is never unmapped.
+ *     slab records in META (8 KiB per 2 MiB slot), which is never unmapped.
  *     SuperSlabs outside it (OS hooks, or the arena full or not available)
  *     keep their records in their header.
  *   Segment map (hk__segmap): one byte per 2 MiB of address space, nonzero
@@ -76,12 +76,12 @@
 #define HK_GRANULE_SHIFT 16      /* a slab record per 64 KiB */
 #define HK_SEG_GRANULES (HK_SEG_SIZE >> HK_GRANULE_SHIFT) /* 32 records per SuperSlab */
 #define HK_RECORDS_OFF 128u      /* records in the header: after hk__seg_t */
-/* The arena's META holds sizeof(hk__slab_t) = 128 bytes per granule. */
-#define HK_META_SHIFT (HK_GRANULE_SHIFT - 7)
+/* The arena's META holds a slab record per granule (8 KiB per slot). */
+#define HK_META_SHIFT 8 /* META bytes = arena bytes >> 8 */
 /* The granule map: an entry per granule below 2^47. */
 #define HK_GMAP_ENTRIES ((uintptr_t)1 << (47 - HK_GRANULE_SHIFT))
 #define HK_GMAP_SHIFT (HK_GRANULE_SHIFT - 4) /* p >> 12, masked: the entry's byte offset */
-#define HK_LARGE_OFFSET 256u     /* block offset in a LARGE segment (align <= 256) */
+#define HK_LARGE_OFFSET 512u     /* block offset in a LARGE segment (align <= 512) */
 #define HK_REMAP_COPY_MAX ((size_t)1 << 20) /* large realloc: copy into a cached region up to this */
 #define HK_PAGE 4096u
 #define HK_CARVE_BYTES 4096u     /* blocks carved per refill: about one page */
@@ -162,12 +162,27 @@ struct hk__front_s;
 struct hk__pool_s;
 
 typedef struct hk__slab_s {
-  /* First line: the owner's. The fast paths read and write it; other
-   * threads only read it (owner, and the block geometry for their checks),
-   * so their frees never take it away from the owner's cache. */
+  /* First line: the owner's. Its fast paths read and write only this line
+   * (and the block); no other thread reads it, so the owner keeps it in its
+   * cache while other threads free into the slab. */
   hk__block_t *free;        /* owner: malloc pops, free pushes (LIFO: hot blocks first) */
   uint32_t used;            /* owner: blocks out (incl. undrained remote frees) + pinned */
-  uint32_t block_size;
+  uint8_t cls;
+  uint8_t pinned;                /* 1: head of its front's class queue, counted in used */
+  uint8_t state;
+  uint8_t dirty;                 /* touched since last decommit */
+  /* The owner's copies of start, div_magic and div_limit (second line),
+   * for its fast free: written with them, by the owner or under the pool
+   * lock while the slab has no owner. */
+  uint8_t *fstart;
+  uint64_t fmagic;
+  uint64_t flimit;
+  struct hk__front_s *front;     /* valid while owned */
+  struct hk__slab_s *next, *prev;/* front queue or pool list */
+  /* Second line: what other threads read and write (remote frees, their
+   * realloc and usable_size checks), so a remote free moves this line and
+   * the block, and never the owner's. */
+  _Alignas(64) _Atomic uintptr_t xfree; /* remote frees: list, count, DETACHED (above) */
   _Atomic uintptr_t owner;  /* owner token (thread pointer) or 0 */
   uint8_t *start;           /* first block */
   /* p is a block of this slab iff (p - start) * div_magic < div_limit (mod
@@ -180,24 +195,16 @@ typedef struct hk__slab_s {
    * an unowned slab) writes it, with relaxed atomic stores, and it only
    * grows while the slab is in use, so other threads read it too (relaxed
    * atomic loads): a block they were handed was carved before, so they see
-   * a bound that admits it. The owner's fast path reads it plainly (it is
-   * the only writer then), which lets the compare take it from memory. */
+   * a bound that admits it. */
   uint64_t div_magic;
   uint64_t div_limit;
-  uint32_t capacity;
-  uint8_t cls;
-  uint8_t pinned;                /* 1: head of its front's class queue, counted in used */
-  uint8_t state;
-  uint8_t dirty;                 /* touched since last decommit */
-  /* Second line: what other threads write (remote frees), then the slow
-   * paths' fields. */
-  _Alignas(64) _Atomic uintptr_t xfree; /* remote frees: list, count, DETACHED (above) */
-  uint32_t carve_n;         /* blocks per carve (pool.c: carve_blocks) */
-  uint8_t *bump;            /* next never-carved block */
   uint8_t *end;             /* end of the last whole block */
-  struct hk__front_s *front;     /* valid while owned */
-  struct hk__slab_s *next, *prev;/* front queue or pool list */
   struct hk__seg_s *seg;         /* the SuperSlab of the slab */
+  uint32_t block_size;
+  uint32_t capacity;
+  /* Third line: the owner's slow paths. */
+  _Alignas(64) uint8_t *bump; /* next never-carved block */
+  uint32_t carve_n;         /* blocks per carve (pool.c: carve_blocks) */
 } __attribute__((aligned(64))) hk__slab_t;
 
 typedef struct hk__seg_s {
@@ -219,11 +226,14 @@ typedef struct hk__seg_s {
   hk__slab_t *slabs;
 } hk__seg_t;
 
-_Static_assert(sizeof(hk__slab_t) == 128, "a slab record is two cache lines (META shifts by 7)");
-_Static_assert(offsetof(hk__slab_t, xfree) == 64, "remote frees write the second line only");
+_Static_assert(sizeof(hk__slab_t) == 192, "a slab record is three cache lines");
+_Static_assert(offsetof(hk__slab_t, xfree) == 64 && offsetof(hk__slab_t, bump) == 128,
+               "the owner's line, the shared line, the slow line");
 _Static_assert(sizeof(hk__seg_t) <= HK_RECORDS_OFF, "segment header fields fit before the records");
-_Static_assert(HK_RECORDS_OFF + HK_SEG_GRANULES * 128 <= HK_SEG_HEADER_SIZE, "header fits");
-_Static_assert(HK_RECORDS_OFF + 128 <= HK_LARGE_OFFSET, "a LARGE record ends before its block");
+_Static_assert(HK_RECORDS_OFF + HK_SEG_GRANULES * sizeof(hk__slab_t) <= HK_SEG_HEADER_SIZE,
+               "header fits");
+_Static_assert(HK_RECORDS_OFF + sizeof(hk__slab_t) <= HK_LARGE_OFFSET,
+               "a LARGE record ends before its block");
 
 /* A granule map entry: the granule's slab (the first granule's record for
  * a MID slab) and a copy of slab->owner, kept in step by

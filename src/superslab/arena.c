@@ -27,10 +27,11 @@
 
 #define ARENA_MAX_SHIFT 38 /* 256 GiB of SuperSlabs: 131072 slots */
 #define ARENA_MIN_SHIFT 30 /* smaller than 1 GiB: not worth a reservation */
-#define SLOT_META_BYTES ((size_t)HK_SEG_GRANULES * sizeof(hk__slab_t)) /* 4 KiB */
-#define META_COMMIT_SLOTS 16u /* META becomes writable 64 KiB at a time */
+#define SLOT_META_BYTES (HK_SEG_SIZE >> HK_META_SHIFT) /* 8 KiB: 32 records and a gap */
+#define META_COMMIT_SLOTS 16u /* META becomes writable 128 KiB at a time */
 
-_Static_assert(SLOT_META_BYTES == (HK_SEG_SIZE >> HK_META_SHIFT), "META: 4 KiB per slot");
+_Static_assert(SLOT_META_BYTES >= HK_SEG_GRANULES * sizeof(hk__slab_t) && SLOT_META_BYTES % HK_PAGE == 0,
+               "a slot's records fit in whole pages of META");
 
 static struct {
   uintptr_t base; /* first slot (2 MiB aligned) */

@@ -194,7 +194,7 @@ static void seg_layout(hk__seg_t *seg, unsigned kind) {
     hk__slab_t *s = hk__seg_slab(seg, i);
     uint8_t *end;
     s->seg = seg;
-    s->start = slab_base(s, &end);
+    s->start = s->fstart = slab_base(s, &end);
     s->end = s->start; /* no blocks until formatted */
     s->state = HK_SLAB_FREE;
     s->dirty = 1;
@@ -236,7 +236,7 @@ static void slab_format(hk__slab_t *s, unsigned cls) {
   ASAN_UNPOISON_MEMORY_REGION(base, (size_t)(region_end - base));
 #endif
   uint32_t bsize = hk__class_size[cls];
-  s->start = base + slab_colour(s, cls, bsize, (size_t)(region_end - base));
+  s->start = s->fstart = base + slab_colour(s, cls, bsize, (size_t)(region_end - base));
   s->cls = (uint8_t)cls;
   s->block_size = bsize;
   s->capacity = (uint32_t)((size_t)(region_end - s->start) / bsize);
@@ -248,8 +248,9 @@ static void slab_format(hk__slab_t *s, unsigned cls) {
    * the bound (k * e < carved * e) meaningful. */
   uint64_t magic = UINT64_MAX / bsize + 1;
   if (magic * bsize == 0) magic++;
-  s->div_magic = magic;
+  s->div_magic = s->fmagic = magic;
   __atomic_store_n(&s->div_limit, 0, __ATOMIC_RELAXED); /* grows as blocks are carved */
+  s->flimit = 0;
   s->free = NULL;
   s->used = 0;
   atomic_store_explicit(&s->xfree, 0, memory_order_relaxed);
@@ -380,6 +381,7 @@ void hk__pool_give_back_locked(hk__pool_t *pool, hk__slab_t *s) {
   s->free = NULL;
   s->end = s->start;
   __atomic_store_n(&s->div_limit, 0, __ATOMIC_RELAXED);
+  s->flimit = 0;
   slab_push(&pool->free_slabs[seg->kind], s);
   if (--seg->used_slabs == 0) {
     seg_became_empty(pool, seg);
@@ -483,8 +485,9 @@ bool hk__slab_carve(hk__slab_t *s) {
   /* Only carved blocks pass free's boundary test: a never-carved address
    * is not a block yet, and freeing it would list it twice. The bound is
    * carved * e (mod 2^64; see hk__slab_t), so it grows by n * e. */
-  uint64_t limit = __atomic_load_n(&s->div_limit, __ATOMIC_RELAXED);
-  __atomic_store_n(&s->div_limit, limit + n * (s->div_magic * bsize), __ATOMIC_RELAXED);
+  uint64_t limit = s->flimit + n * (s->div_magic * bsize);
+  s->flimit = limit;
+  __atomic_store_n(&s->div_limit, limit, __ATOMIC_RELAXED);
   return true;
 }
 

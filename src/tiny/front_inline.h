@@ -75,7 +75,7 @@ hk_inline void hk__free_fast(void *p, const char *call) {
   if (hk_likely(atomic_load_explicit(&e->owner, memory_order_relaxed) == hk__self_token())) {
     hk__slab_t *s = __atomic_load_n(&e->slab, __ATOMIC_RELAXED);
     hk__block_t *b = (hk__block_t *)p;
-    if (hk_unlikely((uint64_t)(a - (uintptr_t)s->start) * s->div_magic >= s->div_limit))
+    if (hk_unlikely((uint64_t)(a - (uintptr_t)s->fstart) * s->fmagic >= s->flimit))
       goto slow; /* not a block boundary: an interior or stray pointer */
     if (hk_unlikely(b->key == hk__slab_key(s))) goto slow; /* probably a double free */
     b->key = hk__slab_key(s);

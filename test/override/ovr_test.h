@@ -6,10 +6,12 @@
 #define OVR_TEST_H
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define OVR_FAIL(...)                                        \
   do {                                                       \
@@ -101,6 +103,31 @@ static inline size_t ovr_size(uint64_t *s) {
   if (pick < 70) return (size_t)(r % 1024);
   if (pick < 92) return 1024 + (size_t)(r % (64 * 1024 - 1024));
   return 64 * 1024 + (size_t)(r % (960 * 1024));
+}
+
+/* Resident memory now (not the peak), in bytes. */
+static inline long ovr_rss_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long size = 0, resident = 0;
+  if (f == NULL) OVR_FAIL("cannot open /proc/self/statm");
+  if (fscanf(f, "%ld %ld", &size, &resident) != 2) OVR_FAIL("cannot parse statm");
+  fclose(f);
+  return resident * sysconf(_SC_PAGESIZE);
+}
+
+/* Threads from..to-1 run fn((void *)i), at most 16 at a time: each batch
+ * is joined before the next starts (thread churn). */
+static inline void ovr_run_threads(unsigned from, unsigned to, unsigned batch,
+                                   void *(*fn)(void *)) {
+  pthread_t th[16];
+  if (batch > 16) batch = 16;
+  for (unsigned i = from; i < to; i += batch) {
+    unsigned n = to - i < batch ? to - i : batch;
+    for (unsigned k = 0; k < n; k++)
+      if (pthread_create(&th[k], NULL, fn, (void *)(uintptr_t)(i + k)) != 0)
+        OVR_FAIL("pthread_create failed at thread %u", i + k);
+    for (unsigned k = 0; k < n; k++) pthread_join(th[k], NULL);
+  }
 }
 
 #endif

@@ -17,15 +17,6 @@ static pthread_mutex_t handoff_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *handoff;       /* left by one thread, freed by a later one */
 static size_t handoff_size;
 
-static long rss_bytes(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  long size = 0, resident = 0;
-  if (f == NULL) OVR_FAIL("cannot open /proc/self/statm");
-  if (fscanf(f, "%ld %ld", &size, &resident) != 2) OVR_FAIL("cannot parse statm");
-  fclose(f);
-  return resident * sysconf(_SC_PAGESIZE);
-}
-
 static void *work(void *arg) {
   uint64_t rng = (uintptr_t)arg * 2654435761u + 17;
   void *blocks[64];
@@ -57,25 +48,14 @@ static void *work(void *arg) {
   return NULL;
 }
 
-static void run(unsigned from, unsigned to) {
-  pthread_t th[BATCH];
-  for (unsigned i = from; i < to; i += BATCH) {
-    unsigned n = to - i < BATCH ? to - i : BATCH;
-    for (unsigned k = 0; k < n; k++)
-      if (pthread_create(&th[k], NULL, work, (void *)(uintptr_t)(i + k)) != 0)
-        OVR_FAIL("pthread_create failed at thread %u", i + k);
-    for (unsigned k = 0; k < n; k++) pthread_join(th[k], NULL);
-  }
-}
-
 int main(int argc, char **argv) {
   ovr_expect_hakmem_if_asked(argc, argv);
   /* The warm-up fills glibc's thread-stack cache and the allocator's
    * steady-state working set, so the measurement sees only growth. */
-  run(0, WARMUP);
-  long start = rss_bytes();
-  run(WARMUP, WARMUP + THREADS);
-  long end = rss_bytes();
+  ovr_run_threads(0, WARMUP, BATCH, work);
+  long start = ovr_rss_bytes();
+  ovr_run_threads(WARMUP, WARMUP + THREADS, BATCH, work);
+  long end = ovr_rss_bytes();
   free(handoff);
   printf("thread_churn: %d threads, RSS %ld KiB -> %ld KiB\n", THREADS, start >> 10, end >> 10);
   if (end > start + RSS_SLACK)
