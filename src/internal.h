@@ -79,7 +79,7 @@ hk_inline bool hk__slab_is_block(const hk__slab_t *s, const void *p, uint64_t bo
  * removes them, before the SuperSlab is unmapped. Both only while the
  * SuperSlab holds no block, its pool's lock held. */
 extern hk__gmap_view_t hk__gmap;
-void hk__gmap_init(void); /* once, from process set-up; idempotent */
+void hk__gmap_init(void); /* reserves the map once; idempotent */
 void hk__gmap_set(hk__seg_t *seg);
 void hk__gmap_clear(hk__seg_t *seg);
 /* The one writer of slab->owner: the record's and the map's copies. */

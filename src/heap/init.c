@@ -56,7 +56,6 @@ static void fork_parent(void) {
 static void thread_done(void *arg);
 
 static void process_init_once(void) {
-  hk__gmap_init(); /* before anything else reserves address space (see arena.c) */
   hk_heap_config_t cfg;
   hk_heap_config_init(&cfg);
   cfg.name = "default";

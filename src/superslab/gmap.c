@@ -63,8 +63,10 @@ static void gmap_init_once(void) {
 void hk__gmap_init(void) { pthread_once(&gmap_once, gmap_init_once); }
 
 /* Early, while the process is single-threaded in practice, so no free()
- * races with publication (hk__process_init covers code that allocates
- * before constructors run). */
+ * races with publication. Code that allocates before constructors run
+ * gets the map from the arena's reservation or hk__gmap_set, whichever
+ * comes first (the map is reserved before the arena: under a tool that
+ * caps address space, it is worth more). */
 __attribute__((constructor)) static void gmap_ctor(void) { hk__gmap_init(); }
 
 /* The entries of seg, NULL if the map does not cover it. */

@@ -5,7 +5,8 @@
  * (free, realloc, usable_size, hk_heap_of) read it before they dereference
  * a SuperSlab header, so a pointer hakmem never returned is reported
  * instead of crashing or corrupting. free's fast path does not need it:
- * inside the arena, META answers (see arena.c). */
+ * the granule map answers (see gmap.c), and so does its slow path for the
+ * SuperSlabs the map holds. */
 #include "internal.h"
 
 _Atomic uint8_t hk__segmap[HK_SEGMAP_SIZE];

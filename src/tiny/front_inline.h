@@ -1,7 +1,7 @@
 /* The fast paths. Same-thread malloc and free of a block touch only the
- * thread's own front and slab: no lock, no atomic read-modify-write, no
- * call, one unlikely branch each (plus free's arena, boundary and key
- * checks). */
+ * thread's own front and slab (free also reads the granule map): no lock,
+ * no atomic read-modify-write, no call, one unlikely branch each (plus
+ * free's boundary and key checks). */
 #ifndef HK_FRONT_INLINE_H
 #define HK_FRONT_INLINE_H
 
