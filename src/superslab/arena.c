@@ -2,13 +2,12 @@
  * without OS hooks needs a SuperSlab, that SMALL and MID SuperSlabs are cut
  * from as 2 MiB slots, plus META, the flat array of their slab records.
  *
- * Why: slab records that are never unmapped. free() finds a record through
- * the granule map (gmap.c) from any pointer, and a pointer that raced with
- * its SuperSlab going away still reads a record (zeroed: owner 0, so the
- * slow path decides) instead of an unmapped header. Slots are reused, so
- * SuperSlabs stay packed in few mappings. Outside the arena (OS hooks, or
- * an arena that is full or could not be reserved) SuperSlabs keep their
- * records in their header.
+ * Why: free() no longer needs it (the granule map, gmap.c, finds any
+ * SuperSlab's records); it keeps SuperSlabs packed in one reservation
+ * whose slots are reused (few mappings, few pages of map entries), with
+ * records in META that are zeroed, never unmapped, when a slot is given
+ * back. Outside the arena (OS hooks, or an arena that is full or could not
+ * be reserved) SuperSlabs keep their records in their header.
  *
  * Invariants:
  *   - a slot's META page is writable once the slot has been handed out
@@ -35,7 +34,7 @@ _Static_assert(SLOT_META_BYTES >= HK_SEG_GRANULES * sizeof(hk__slab_t) && SLOT_M
 
 static struct {
   uintptr_t base; /* first slot (2 MiB aligned) */
-  uint8_t *meta;  /* records of slot k at meta + k * 4096 */
+  uint8_t *meta;  /* records of slot k at meta + k * SLOT_META_BYTES */
 } arena;
 
 static pthread_mutex_t arena_lock = PTHREAD_MUTEX_INITIALIZER;

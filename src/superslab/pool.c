@@ -228,6 +228,12 @@ static uint32_t carve_blocks(uint32_t bsize) {
   return n > 0 ? n : 1;
 }
 
+/* div_limit and the owner's copy of it change together (see hk__slab_t). */
+static void slab_set_limit(hk__slab_t *s, uint64_t limit) {
+  s->flimit = limit;
+  __atomic_store_n(&s->div_limit, limit, __ATOMIC_RELAXED);
+}
+
 static void slab_format(hk__slab_t *s, unsigned cls) {
   uint8_t *region_end;
   uint8_t *base = slab_base(s, &region_end);
@@ -249,8 +255,7 @@ static void slab_format(hk__slab_t *s, unsigned cls) {
   uint64_t magic = UINT64_MAX / bsize + 1;
   if (magic * bsize == 0) magic++;
   s->div_magic = s->fmagic = magic;
-  __atomic_store_n(&s->div_limit, 0, __ATOMIC_RELAXED); /* grows as blocks are carved */
-  s->flimit = 0;
+  slab_set_limit(s, 0); /* grows as blocks are carved */
   s->free = NULL;
   s->used = 0;
   atomic_store_explicit(&s->xfree, 0, memory_order_relaxed);
@@ -380,8 +385,7 @@ void hk__pool_give_back_locked(hk__pool_t *pool, hk__slab_t *s) {
   s->state = HK_SLAB_FREE;
   s->free = NULL;
   s->end = s->start;
-  __atomic_store_n(&s->div_limit, 0, __ATOMIC_RELAXED);
-  s->flimit = 0;
+  slab_set_limit(s, 0);
   slab_push(&pool->free_slabs[seg->kind], s);
   if (--seg->used_slabs == 0) {
     seg_became_empty(pool, seg);
@@ -485,9 +489,7 @@ bool hk__slab_carve(hk__slab_t *s) {
   /* Only carved blocks pass free's boundary test: a never-carved address
    * is not a block yet, and freeing it would list it twice. The bound is
    * carved * e (mod 2^64; see hk__slab_t), so it grows by n * e. */
-  uint64_t limit = s->flimit + n * (s->div_magic * bsize);
-  s->flimit = limit;
-  __atomic_store_n(&s->div_limit, limit, __ATOMIC_RELAXED);
+  slab_set_limit(s, s->flimit + n * (s->div_magic * bsize));
   return true;
 }
 
