@@ -82,8 +82,9 @@ extern hk__gmap_view_t hk__gmap;
 void hk__gmap_init(void); /* reserves the map once; idempotent */
 void hk__gmap_set(hk__seg_t *seg);
 void hk__gmap_clear(hk__seg_t *seg);
-/* The one writer of slab->owner: the record's and the map's copies. */
-void hk__slab_set_owner(hk__slab_t *s, uintptr_t owner);
+/* The one writer of slab->owner: the record's and the map's copies (the
+ * map's tagged with HK_GMAP_BIN if bin). */
+void hk__slab_set_owner(hk__slab_t *s, uintptr_t owner, bool bin);
 /* p's entry: a shift, a mask and an add, for any p. The mask is loaded
  * before the base (the compiler barrier; x86 keeps loads in order), which
  * is what makes the map's publication safe (gmap.c). */
@@ -96,6 +97,14 @@ hk_inline const hk__gmap_entry_t *hk__gmap_entry(const void *p) {
  * in the map; else NULL (no SuperSlab there, LARGE, or not in the map). */
 hk_inline hk__slab_t *hk__gmap_slab(const void *p) {
   return __atomic_load_n(&hk__gmap_entry(p)->slab, __ATOMIC_ACQUIRE);
+}
+
+/* The slab of p, a block of a SMALL or MID SuperSlab that is known valid
+ * (a bin's, say): the granule map, else the SuperSlab header. */
+hk_inline hk__slab_t *hk__slab_lookup(const void *p) {
+  hk__slab_t *s = hk__gmap_slab(p);
+  if (s != NULL) return s;
+  return hk__slab_of((hk__seg_t *)((uintptr_t)p & ~(uintptr_t)HK_SEG_MASK), p);
 }
 
 /* The key of the free blocks of slab s (see hk__block_t): the address of
@@ -129,8 +138,11 @@ void hk__pool_give_back_locked(hk__pool_t *pool, hk__slab_t *slab);
 size_t hk__pool_trim(hk__pool_t *pool);
 /* Carve up to slab->carve_n never-used blocks into slab->free. */
 bool hk__slab_carve(hk__slab_t *slab);
-/* Move remote frees into slab->free; returns how many. Owner only. */
+/* Move remote frees into slab->free; returns how many. Owner only (or the
+ * pool, lock held, for a slab with no owner, or whoever cleared its
+ * DETACHED). The caller counts them (hk__pool_drain counts in the pool). */
 uint32_t hk__slab_drain_xfree(hk__slab_t *slab);
+void hk__pool_drain(hk__pool_t *pool, hk__slab_t *slab);
 
 /* ---- superslab/large.c ------------------------------------------------------------ */
 void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero);
@@ -193,8 +205,45 @@ void hk__front_reset(hk__front_t *f);       /* every queue empty (no slab touche
 void hk__front_mirror(hk__front_t *f, hk__slab_t **table);
 void *hk__front_alloc_slow(hk__front_t *f, unsigned cls);
 void hk__slab_retire(hk__slab_t *slab);
-void hk__front_flush(hk__front_t *f);       /* give every owned slab back */
-void hk__slab_adopt(hk__slab_t *s);         /* the freer cleared DETACHED */
+void hk__front_flush(hk__front_t *f);       /* bins home, every owned slab back */
+void hk__front_release(hk__front_t *f);     /* before the record is freed */
+bool hk__front_bin_on(hk__front_t *f, unsigned cls); /* bin mode (false: no memory) */
+/* Every HK_BIN_CHECK frees into a bin: back to slab mode after HK_BIN_IDLE
+ * checks in a row with no free of another thread's block. */
+void hk__bin_check(hk__slab_t *bin);
+/* Counts n remote frees (n may be < 0) in f, for stats and the next flush. */
+hk_inline void hk__front_add_remote(hk__front_t *f, int64_t n) {
+  uint64_t v = atomic_load_explicit(&f->remote_frees, memory_order_relaxed);
+  atomic_store_explicit(&f->remote_frees, v + (uint64_t)n, memory_order_relaxed);
+}
+/* s (no owner, on no list, DETACHED cleared by this thread) joins f's queue. */
+void hk__slab_adopt(hk__front_t *f, hk__slab_t *s);
+
+/* ---- tiny/bin.c: reuse of other threads' blocks by the freeing thread ------ */
+#define HK_BIN_ENTER 8      /* such frees since the class's last slow path: bin mode */
+#define HK_BIN_CHECK 1024u  /* frees into a bin between two checks... */
+#define HK_BIN_IDLE 4       /* ...checks in a row without one of them: slab mode again */
+#define HK_BIN_BYTES 65536u /* a bin holds this many bytes above its refill... */
+#define HK_BIN_MIN 2u       /* ...but at least this many blocks */
+#define HK_BIN_MAX 512u     /* ...and at most this many blocks */
+void hk__bins_reset(hk__front_t *f);        /* every bin of f->bins empty */
+void hk__bin_trim(hk__slab_t *bin);         /* over bin_max: the older ones home */
+void hk__bin_fill(hk__slab_t *bin, hk__slab_t *s); /* s's free list into the (empty) bin */
+void hk__bin_fill_chain(hk__slab_t *bin, hk__block_t *head, uint32_t n); /* a depot chain */
+/* The heap's depot: a chain of n free blocks of class cls, or NULL. */
+hk__block_t *hk__depot_take(hk__pool_t *pool, unsigned cls, uint32_t *n);
+void hk__depot_flush(hk__pool_t *pool, hk__front_t *f); /* every chain home (f: the caller's, or NULL) */
+void hk__depot_destroy(hk__pool_t *pool);   /* its blocks go with the heap */
+void hk__depot_lock(hk__pool_t *pool, bool on); /* fork */
+size_t hk__depot_blocks(hk__pool_t *pool, unsigned cls);
+/* Other threads' blocks freed into bin since the last call, added to its
+ * front's remote frees; the counters start again. */
+uint32_t hk__bin_count(hk__slab_t *bin);
+void hk__bin_empty(hk__slab_t *bin);        /* its blocks home */
+void hk__bin_flush(hk__front_t *f);         /* every bin's blocks home */
+/* s, whose DETACHED the caller cleared: back to its detacher (f, if f is
+ * that thread's front) or to the pool. */
+void hk__slab_place(hk__slab_t *s, hk__front_t *f);
 
 /* ---- tiny/free.c ------------------------------------------------------------------- */
 bool hk__block_is_free(const hk__slab_t *s, const void *p);

@@ -37,7 +37,15 @@
  *     slabs, its unowned partly-used slabs, its large blocks and region cache.
  *     Guarded by pool->lock; only slow paths take it.
  *   Front (hk__front_t, src/tiny): one thread's cache for one heap: per size
- *     class, a queue of slabs that thread owns. Only its thread touches it.
+ *     class, a queue of slabs that thread owns, and in bin mode a bin. Only
+ *     its thread touches it (stats read its counters).
+ *   Bin (src/tiny/bin.c): in bin mode, a front's list of free blocks of one
+ *     class, the thread's own and other threads', for its next mallocs of
+ *     the class: a record shaped like a slab's, which malloc pops from and
+ *     every free of the class pushes onto. Its blocks stay counted in their
+ *     own slab's `used` until they go home.
+ *   Depot (src/tiny/bin.c): per heap and class, chains of free blocks that
+ *     bins had no room for, which other threads' bins take whole.
  *   Thread record (hk__thread_t): per thread; embeds the default heap's front
  *     and lists the fronts of other heaps. Its token (the thread pointer, see
  *     hk__self_token) is the owner written into slabs it owns.
@@ -50,8 +58,12 @@
  *     "detached" (full, on no list) with HK_XFREE_DETACHED set in xfree. The
  *     first free that clears DETACHED (a remote push, or the CAS by which
  *     hk__free_slow claims the slab) makes that thread responsible for
- *     the slab: it adopts it into its own front or puts it on the pool's
- *     partial list.
+ *     the slab: the thread that detached it adopts it back into its front,
+ *     any other thread puts it on the pool's partial list. So a thread owns
+ *     only slabs it took for its own mallocs: one that only frees owns none.
+ *   - a block out of its slab (live, or in some front's bin) is counted in
+ *     the slab's `used`, so a slab never empties while a bin holds one of
+ *     its blocks.
  */
 #ifndef HK_TYPES_H
 #define HK_TYPES_H
@@ -155,7 +167,8 @@ enum {
   HK_SLAB_OWNED = 1,   /* taken by a front: owned, or detached (full) */
   HK_SLAB_PARTIAL = 2, /* on the pool's partial list for its class */
   HK_SLAB_LARGE = 4,   /* the block of a LARGE segment, live */
-  HK_SLAB_CACHED = 5   /* a LARGE segment parked in the region cache */
+  HK_SLAB_CACHED = 5,  /* a LARGE segment parked in the region cache */
+  HK_SLAB_BIN = 6      /* not a slab: a front's bin (tiny/bin.c), in no SuperSlab */
 };
 
 struct hk__front_s;
@@ -167,16 +180,27 @@ typedef struct hk__slab_s {
    * cache while other threads free into the slab. */
   hk__block_t *free;        /* owner: malloc pops, free pushes (LIFO: hot blocks first) */
   uint32_t used;            /* owner: blocks out (incl. undrained remote frees) + pinned */
-  uint8_t cls;
   uint8_t pinned;                /* 1: head of its front's class queue, counted in used */
   uint8_t state;
   uint8_t dirty;                 /* touched since last decommit */
-  /* The owner's copies of start, div_magic and div_limit (second line),
-   * for its fast free: written with them, by the owner or under the pool
-   * lock while the slab has no owner. */
-  uint8_t *fstart;
-  uint64_t fmagic;
-  uint64_t flimit;
+  union {
+    /* A slab: the owner's copies of start, div_magic and div_limit
+     * (second line), for its fast free: written with them, by the owner
+     * or under the pool lock while the slab has no owner. */
+    struct {
+      uint8_t *fstart;
+      uint64_t fmagic;
+      uint64_t flimit;
+    };
+    /* A bin (state HK_SLAB_BIN, tiny/bin.c): what a free into it needs,
+     * in the line it writes anyway. */
+    struct {
+      uint32_t bin_low;     /* fewest blocks held since the last refill */
+      uint32_t bin_max;     /* blocks it may hold above those */
+      uint32_t bin_takes;   /* frees into it since the last check */
+      uint32_t bin_foreign; /* of those, of other threads' blocks */
+    };
+  };
   struct hk__front_s *front;     /* valid while owned */
   struct hk__slab_s *next, *prev;/* front queue or pool list */
   /* Second line: what other threads read and write (remote frees, their
@@ -201,10 +225,18 @@ typedef struct hk__slab_s {
   uint8_t *end;             /* end of the last whole block */
   struct hk__seg_s *seg;         /* the SuperSlab of the slab */
   uint32_t block_size;
-  uint32_t capacity;
+  uint16_t capacity;        /* blocks (at most 4096: 64 KiB of 16 B blocks) */
+  uint8_t cls;              /* here, not in the first line: remote frees read it */
+  /* 1: a slab of the default heap, so a free by another thread finds its
+   * bin with no load of the pool. Set when the slab is laid out. */
+  uint8_t default_heap;
   /* Third line: the owner's slow paths. */
   _Alignas(64) uint8_t *bump; /* next never-carved block */
   uint32_t carve_n;         /* blocks per carve (pool.c: carve_blocks) */
+  uint32_t carved;          /* blocks carved so far: |free| = carved + pinned - used */
+  /* Serial (hk__thread_t) of the thread that detached the slab: only that
+   * thread adopts it back when it frees into it (see tiny/free.c). */
+  _Atomic uint64_t detached_by;
 } __attribute__((aligned(64))) hk__slab_t;
 
 typedef struct hk__seg_s {
@@ -227,7 +259,8 @@ typedef struct hk__seg_s {
 } hk__seg_t;
 
 _Static_assert(sizeof(hk__slab_t) == 192, "a slab record is three cache lines");
-_Static_assert(offsetof(hk__slab_t, xfree) == 64 && offsetof(hk__slab_t, bump) == 128,
+_Static_assert(offsetof(hk__slab_t, xfree) == 64 && offsetof(hk__slab_t, bump) == 128 &&
+                   offsetof(hk__slab_t, cls) < 128,
                "the owner's line, the shared line, the slow line");
 _Static_assert(sizeof(hk__seg_t) <= HK_RECORDS_OFF, "segment header fields fit before the records");
 _Static_assert(HK_RECORDS_OFF + HK_SEG_GRANULES * sizeof(hk__slab_t) <= HK_SEG_HEADER_SIZE,
@@ -237,7 +270,9 @@ _Static_assert(HK_RECORDS_OFF + sizeof(hk__slab_t) <= HK_LARGE_OFFSET,
 
 /* A granule map entry: the granule's slab (the first granule's record for
  * a MID slab) and a copy of slab->owner, kept in step by
- * hk__slab_set_owner. {0, NULL} where no SMALL/MID SuperSlab is. */
+ * hk__slab_set_owner, with HK_GMAP_BIN added while the owner keeps the
+ * slab's class in bin mode. {0, NULL} where no SMALL/MID SuperSlab is. */
+#define HK_GMAP_BIN ((uintptr_t)1) /* thread pointers are aligned: bit 0 is free */
 typedef struct hk__gmap_entry_s {
   _Atomic uintptr_t owner;
   hk__slab_t *slab;
@@ -250,6 +285,19 @@ typedef struct hk__gmap_view_s {
   uintptr_t mask;           /* byte-offset mask: (HK_GMAP_ENTRIES - 1) * 16, or 0 */
   uint8_t *base;            /* the map: entry i at base + 16 * i */
 } __attribute__((aligned(64))) hk__gmap_view_t;
+
+/* One class of a heap's depot (tiny/bin.c): chains of free blocks that
+ * bins had no room for, for other threads' bins to take whole. */
+#define HK_DEPOT_BATCHES 8
+typedef struct hk__depot_s {
+  pthread_mutex_t lock;
+  _Atomic uint32_t n;       /* chains held (read unlocked as a hint) */
+  _Atomic uint32_t blocks;  /* blocks held, for stats */
+  struct {
+    hk__block_t *head;
+    uint32_t count;
+  } chain[HK_DEPOT_BATCHES];
+} hk__depot_t;
 
 /* Region cache entry: a LARGE segment kept mapped for reuse. */
 typedef struct hk__region_s {
@@ -264,6 +312,7 @@ typedef struct hk__pool_s {
   hk__os_t os;
   hk__policy_t policy;
   void *owner_heap;                      /* the hk_heap_t this pool belongs to */
+  bool default_heap;                     /* the process default heap's pool */
   hk__seg_t *segs;                       /* SMALL/MID segments with used slabs */
   hk__seg_t *empty_segs;                 /* retained empty segments */
   hk__seg_t *large;                      /* live LARGE segments */
@@ -280,6 +329,9 @@ typedef struct hk__pool_s {
   size_t active, peak_active;            /* carved block bytes + large bytes */
   size_t large_bytes, n_large;
   _Atomic uint64_t remote_frees;
+  /* NULL, or HK_NUM_CLASSES depot classes (one meta block), made by the
+   * first bin that overflows. */
+  hk__depot_t *_Atomic depot;
 } hk__pool_t;
 
 /* ---- fronts, threads, heaps ------------------------------------------------- */
@@ -288,19 +340,36 @@ typedef struct hk__front_s {
    * hk_heap_malloc compares it. */
   struct hk_heap_s *heap;
   /* direct[size] == cur[class of size] for size <= HK_SMALL_MAX (kept in
-   * step by set_head): malloc of a small size indexes it with the size
+   * step by set_pop): malloc of a small size indexes it with the size
    * itself, no class lookup and no rounding (8 KiB a front, which is why
    * thread records and fronts are 16 KiB meta blocks). */
   hk__slab_t *direct[HK_SMALL_MAX + 1];
-  /* NULL, or a copy of direct[] that set_head keeps in step: the malloc
+  /* NULL, or a copy of direct[] that set_pop keeps in step: the malloc
    * override's thread-local table, for its thread's main front. */
   hk__slab_t **mirror;
-  hk__slab_t *cur[HK_NUM_CLASSES]; /* queue head per class; &hk__slab_empty if none */
+  /* What malloc pops from, per class: the queue head (slab mode), or the
+   * class's bin (bin mode, tiny/bin.c); &hk__slab_empty if neither. */
+  hk__slab_t *cur[HK_NUM_CLASSES];
+  hk__slab_t *head[HK_NUM_CLASSES];/* queue head per class; &hk__slab_empty if none */
   hk__slab_t *tail[HK_NUM_CLASSES];/* queue tail per class; NULL if none */
+  /* NULL, or HK_NUM_CLASSES bin records (one meta block), made on the
+   * first switch to bin mode. */
+  hk__slab_t *bins;
+  /* In slab mode, frees of other threads' blocks of the class since its
+   * last slow path (counted while the front has a queue for the class: it
+   * allocates it); in bin mode, checks in a row that found none: they
+   * switch bin mode on and off. */
+  uint16_t nforeign[HK_NUM_CLASSES];
+  uint8_t bin_idle[HK_NUM_CLASSES];
+  /* Remote frees not yet counted in the pool's remote_frees: frees into
+   * bins (added at each bin check; until then in bin_foreign), and remote
+   * frees this front drained. Written by its thread only (stats read it);
+   * added to the pool's at a flush. */
+  _Atomic uint64_t remote_frees;
   struct hk__thread_s *thread;
   struct hk__front_s *tnext;       /* the thread's other fronts */
   bool pin;                        /* heap policy keep_one_slab: queue heads are pinned */
-  struct hk__front_s *hnext, *hprev; /* the heap's fronts (user heaps) */
+  struct hk__front_s *hnext, *hprev; /* the heap's fronts (every thread's, for stats) */
 } hk__front_t;
 
 typedef struct hk__thread_s {
@@ -313,6 +382,9 @@ typedef struct hk__thread_s {
   hk__front_t *last_front;
   hk__front_t *fronts;             /* fronts of user heaps */
   uintptr_t token;                 /* hk__self_token() of its thread: owner of its slabs */
+  /* Unique for the life of the process (a thread pointer is reused by
+   * later threads, a serial never): names the thread that detached a slab. */
+  uint64_t serial;
   int live;                        /* 0 only for hk__thread_empty */
 } hk__thread_t;
 

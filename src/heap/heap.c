@@ -64,6 +64,7 @@ void hk_heap_destroy(hk_heap_t *heap) {
   hk__heap_register(heap, false);
   hk__global_unlock();
   hk__pool_destroy(&heap->pool);
+  hk__depot_destroy(&heap->pool);
   heap->magic = 0;
   hk__meta_free(heap, sizeof *heap);
 }
@@ -81,16 +82,19 @@ size_t hk_heap_trim(hk_heap_t *heap) {
   size_t mapped_before = heap->pool.mapped;
   pthread_mutex_unlock(&heap->pool.lock);
   hk__thread_t *t = hk__tls;
+  hk__front_t *mine = NULL;
   if (t->live) {
     if (heap == &hk__heap_main) {
-      hk__front_flush(&t->main);
+      mine = &t->main;
+      hk__front_flush(mine);
     } else {
       hk__global_lock(); /* the front list is shared with hk_heap_destroy */
       for (hk__front_t *f = t->fronts; f != NULL; f = f->tnext)
-        if (f->heap == heap) hk__front_flush(f);
+        if (f->heap == heap) hk__front_flush(mine = f);
       hk__global_unlock();
     }
   }
+  hk__depot_flush(&heap->pool, mine);
   pthread_mutex_lock(&heap->pool.lock);
   size_t mapped_after = heap->pool.mapped;
   pthread_mutex_unlock(&heap->pool.lock);

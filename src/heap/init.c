@@ -23,7 +23,7 @@ static struct hk_heap_s *heaps;                                 /* all heaps */
 void hk__global_lock(void) { pthread_mutex_lock(&global_lock); }
 void hk__global_unlock(void) { pthread_mutex_unlock(&global_lock); }
 
-/* Lock order: global -> pool -> arena -> meta. */
+/* Lock order: global -> depot -> pool -> arena -> meta. */
 void hk__heap_register(struct hk_heap_s *heap, bool on) {
   if (on) {
     heap->prev = NULL;
@@ -42,14 +42,20 @@ void hk__heap_register(struct hk_heap_s *heap, bool on) {
  * not reused by the child. */
 static void fork_prepare(void) {
   pthread_mutex_lock(&global_lock);
-  for (struct hk_heap_s *h = heaps; h; h = h->next) pthread_mutex_lock(&h->pool.lock);
+  for (struct hk_heap_s *h = heaps; h; h = h->next) {
+    hk__depot_lock(&h->pool, true);
+    pthread_mutex_lock(&h->pool.lock);
+  }
   hk__arena_lock();
   hk__meta_lock_all();
 }
 static void fork_parent(void) {
   hk__meta_unlock_all();
   hk__arena_unlock();
-  for (struct hk_heap_s *h = heaps; h; h = h->next) pthread_mutex_unlock(&h->pool.lock);
+  for (struct hk_heap_s *h = heaps; h; h = h->next) {
+    pthread_mutex_unlock(&h->pool.lock);
+    hk__depot_lock(&h->pool, false);
+  }
   pthread_mutex_unlock(&global_lock);
 }
 
@@ -62,6 +68,7 @@ static void process_init_once(void) {
   hk__policy_t pol;
   hk__policy_from_config(&pol, &cfg);
   hk__pool_init(&hk__heap_main.pool, &pol, NULL, &hk__heap_main);
+  hk__heap_main.pool.default_heap = true;
   hk__heap_main.magic = HK_HEAP_MAGIC;
   hk__heap_register(&hk__heap_main, true);
   hk__pool_prewarm(&hk__heap_main.pool);
@@ -71,7 +78,20 @@ static void process_init_once(void) {
 
 void hk__process_init(void) { pthread_once(&process_once, process_init_once); }
 
+/* Links f into heap's front list (global lock held). */
+static void front_link(struct hk_heap_s *heap, hk__front_t *f) {
+  f->hprev = NULL;
+  f->hnext = heap->fronts;
+  if (heap->fronts) heap->fronts->hprev = f;
+  heap->fronts = f;
+}
+static void front_unlink(struct hk_heap_s *heap, hk__front_t *f) {
+  if (f->hprev) f->hprev->hnext = f->hnext; else heap->fronts = f->hnext;
+  if (f->hnext) f->hnext->hprev = f->hprev;
+}
+
 hk__thread_t *hk__thread_init(void) {
+  static _Atomic uint64_t serials;
   hk__thread_t *t = hk__tls;
   if (t->live) return t;
   hk__process_init();
@@ -79,9 +99,14 @@ hk__thread_t *hk__thread_init(void) {
   if (t == NULL) return NULL;
   hk__front_init(&t->main, &hk__heap_main, t);
   t->token = hk__self_token();
+  t->serial = atomic_fetch_add_explicit(&serials, 1, memory_order_relaxed) + 1;
   t->last_front = &t->main;
   atomic_store_explicit(&t->last_heap, &hk__heap_main, memory_order_relaxed);
   t->live = 1;
+  /* On the default heap's front list, so its stats see every thread's bins. */
+  hk__global_lock();
+  front_link(&hk__heap_main, &t->main);
+  hk__global_unlock();
   hk__tls = t;
   /* May allocate (glibc, keys >= 32): t is already installed, so that works. */
   pthread_setspecific(thread_key, t);
@@ -94,14 +119,15 @@ static void thread_done(void *arg) {
   hk__thread_t *t = arg;
   hk__front_flush(&t->main);
   hk__global_lock();
+  front_unlink(&hk__heap_main, &t->main);
+  hk__front_release(&t->main);
   for (hk__front_t *f = t->fronts, *n; f != NULL; f = n) {
     n = f->tnext;
     if (f->heap != NULL) {
       hk__front_flush(f);
-      struct hk_heap_s *h = f->heap;
-      if (f->hprev) f->hprev->hnext = f->hnext; else h->fronts = f->hnext;
-      if (f->hnext) f->hnext->hprev = f->hprev;
+      front_unlink(f->heap, f);
     }
+    hk__front_release(f);
     hk__meta_free(f, sizeof *f);
   }
   t->fronts = NULL;
@@ -122,6 +148,7 @@ hk__front_t *hk__front_lookup(struct hk_heap_s *heap) {
     hk__front_t *f = *pp;
     if (f->heap == NULL) {
       *pp = f->tnext;
+      hk__front_release(f);
       hk__meta_free(f, sizeof *f);
       continue;
     }
@@ -134,10 +161,7 @@ hk__front_t *hk__front_lookup(struct hk_heap_s *heap) {
       hk__front_init(found, heap, t);
       found->tnext = t->fronts;
       t->fronts = found;
-      found->hprev = NULL;
-      found->hnext = heap->fronts;
-      if (heap->fronts) heap->fronts->hprev = found;
-      heap->fronts = found;
+      front_link(heap, found);
     }
   }
   hk__global_unlock();

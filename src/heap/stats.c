@@ -24,14 +24,39 @@ static void walk_slabs(const hk__pool_t *pool, hk_stats_t *out) {
   }
 }
 
+static void not_live(hk_stats_t *out, unsigned c, size_t held) {
+  size_t n = held < out->class_live_blocks[c] ? held : out->class_live_blocks[c];
+  out->class_live_blocks[c] -= n;
+  out->live_bytes -= n * hk__class_size[c];
+}
+
+/* Blocks in the fronts' bins and the depot are free, though their slabs
+ * count them as out; frees into bins are counted by each front until its
+ * flush (the ones since its bins' last check in the bins). Global lock
+ * held (the front list). */
+static void walk_fronts(const hk_heap_t *heap, hk_stats_t *out) {
+  for (unsigned c = 0; c < HK_NUM_CLASSES; c++)
+    not_live(out, c, hk__depot_blocks((hk__pool_t *)&heap->pool, c));
+  for (const hk__front_t *f = heap->fronts; f != NULL; f = f->hnext) {
+    out->remote_frees += atomic_load_explicit(&f->remote_frees, memory_order_relaxed);
+    if (f->bins == NULL) continue;
+    for (unsigned c = 0; c < HK_NUM_CLASSES; c++) {
+      out->remote_frees += __atomic_load_n(&f->bins[c].bin_foreign, __ATOMIC_RELAXED);
+      not_live(out, c, 0u - __atomic_load_n(&f->bins[c].used, __ATOMIC_RELAXED));
+    }
+  }
+}
+
 int hk_heap_stats(const hk_heap_t *heap, hk_stats_t *out) {
   if (heap == NULL || out == NULL) return EINVAL;
   hk__process_init();
   hk__pool_t *pool = (hk__pool_t *)&heap->pool;
   memset(out, 0, sizeof *out);
   for (unsigned c = 0; c < HK_NUM_CLASSES; c++) out->class_block_size[c] = hk__class_size[c];
+  hk__global_lock();
   pthread_mutex_lock(&pool->lock);
   walk_slabs(pool, out);
+  walk_fronts(heap, out);
   out->live_bytes += pool->large_bytes;
   out->peak_live_bytes = pool->peak_active > out->live_bytes ? pool->peak_active : out->live_bytes;
   out->mapped_bytes = pool->mapped;
@@ -45,7 +70,8 @@ int hk_heap_stats(const hk_heap_t *heap, hk_stats_t *out) {
   out->region_cache_entries = pool->cache_n;
   out->region_cache_bytes = pool->cache_bytes;
   pthread_mutex_unlock(&pool->lock);
-  out->remote_frees = atomic_load_explicit(&pool->remote_frees, memory_order_relaxed);
+  hk__global_unlock();
+  out->remote_frees += atomic_load_explicit(&pool->remote_frees, memory_order_relaxed);
   out->os_mmap = atomic_load(&pool->os.n_mmap);
   out->os_munmap = atomic_load(&pool->os.n_munmap);
   out->os_madvise = atomic_load(&pool->os.n_madvise);

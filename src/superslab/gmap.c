@@ -29,7 +29,10 @@
  *     under its pool's lock (set on lay-out, cleared before unmap);
  *   - an entry's owner equals its slab's owner whenever the slab's owner
  *     could use it: both are written by hk__slab_set_owner, by the thread
- *     that takes or gives up the slab, before it frees into it;
+ *     that takes or gives up the slab, before it frees into it; plus
+ *     HK_GMAP_BIN while that thread keeps the slab's class in bin mode
+ *     (tiny/bin.c), so that its fast path misses and its frees go to the
+ *     bin;
  *   - pages of entries, once writable, stay so. */
 #include "internal.h"
 
@@ -111,13 +114,14 @@ void hk__gmap_clear(hk__seg_t *seg) {
 
 /* Release: a thread that sees itself as the owner sees what the previous
  * owner did to the slab before it let go. */
-void hk__slab_set_owner(hk__slab_t *s, uintptr_t owner) {
+void hk__slab_set_owner(hk__slab_t *s, uintptr_t owner, bool bin) {
   atomic_store_explicit(&s->owner, owner, memory_order_release);
   hk__seg_t *seg = s->seg;
   if (!seg->in_gmap) return;
   hk__gmap_entry_t *e = entries_of(seg);
   unsigned per_slab = 1u << (seg->slab_shift - HK_GRANULE_SHIFT);
   e += (size_t)hk__slab_index(s) * per_slab;
+  uintptr_t mapped = owner != 0 && bin ? owner | HK_GMAP_BIN : owner;
   for (unsigned g = 0; g < per_slab; g++)
-    atomic_store_explicit(&e[g].owner, owner, memory_order_release);
+    atomic_store_explicit(&e[g].owner, mapped, memory_order_release);
 }

@@ -194,6 +194,7 @@ static void seg_layout(hk__seg_t *seg, unsigned kind) {
     hk__slab_t *s = hk__seg_slab(seg, i);
     uint8_t *end;
     s->seg = seg;
+    s->default_heap = seg->pool->default_heap;
     s->start = s->fstart = slab_base(s, &end);
     s->end = s->start; /* no blocks until formatted */
     s->state = HK_SLAB_FREE;
@@ -245,8 +246,9 @@ static void slab_format(hk__slab_t *s, unsigned cls) {
   s->start = s->fstart = base + slab_colour(s, cls, bsize, (size_t)(region_end - base));
   s->cls = (uint8_t)cls;
   s->block_size = bsize;
-  s->capacity = (uint32_t)((size_t)(region_end - s->start) / bsize);
+  s->capacity = (uint16_t)((size_t)(region_end - s->start) / bsize);
   s->bump = s->start;
+  s->carved = 0;
   s->end = s->start + (size_t)s->capacity * bsize;
   s->carve_n = carve_blocks(bsize);
   /* e = magic * bsize mod 2^64 is in [1, bsize]; for a power of two the
@@ -327,7 +329,7 @@ static void sweep_partial(hk__pool_t *pool) {
     pool->sweep_cls = (c + 1) % HK_NUM_CLASSES;
     hk__slab_t *s = pool->partial[c];
     if (s == NULL) continue;
-    hk__slab_drain_xfree(s);
+    hk__pool_drain(pool, s);
     if (s->used == 0) {
       partial_remove(pool, s);
       hk__pool_give_back_locked(pool, s);
@@ -428,7 +430,7 @@ size_t hk__pool_trim(hk__pool_t *pool) {
   for (unsigned c = 0; c < HK_NUM_CLASSES; c++) {
     for (hk__slab_t *s = pool->partial[c], *n; s != NULL; s = n) {
       n = s->next;
-      hk__slab_drain_xfree(s);
+      hk__pool_drain(pool, s);
       if (s->used == 0) {
         partial_remove(pool, s);
         hk__pool_give_back_locked(pool, s);
@@ -486,6 +488,7 @@ bool hk__slab_carve(hk__slab_t *s) {
   }
   s->free = head;
   s->bump = p + n * bsize;
+  s->carved += (uint32_t)n;
   /* Only carved blocks pass free's boundary test: a never-carved address
    * is not a block yet, and freeing it would list it twice. The bound is
    * carved * e (mod 2^64; see hk__slab_t), so it grows by n * e. */
@@ -495,18 +498,23 @@ bool hk__slab_carve(hk__slab_t *s) {
 
 uint32_t hk__slab_drain_xfree(hk__slab_t *s) {
   if (atomic_load_explicit(&s->xfree, memory_order_relaxed) == 0) return 0;
-  uintptr_t list = atomic_exchange_explicit(&s->xfree, 0, memory_order_acquire);
-  hk__block_t *b = (hk__block_t *)(list & HK_XFREE_LIST_MASK);
+  uintptr_t word = atomic_exchange_explicit(&s->xfree, 0, memory_order_acquire);
+  hk__block_t *b = (hk__block_t *)(word & HK_XFREE_LIST_MASK);
   if (b == NULL) return 0;
-  /* Remote frees keyed the blocks already (the key is the slab's). */
-  uint32_t n = 1;
-  hk__block_t *tail = b;
-  while (tail->next != NULL) {
-    tail = tail->next;
-    n++;
+  /* Remote frees keyed the blocks already (the key is the slab's). The
+   * word counts them, so only a non-empty free list needs the list's tail. */
+  uint32_t n = (uint32_t)(word >> HK_XFREE_COUNT_SHIFT);
+  if (s->free != NULL) {
+    hk__block_t *tail = b;
+    while (tail->next != NULL) tail = tail->next;
+    tail->next = s->free;
   }
-  tail->next = s->free;
   s->free = b;
   s->used -= n;
   return n;
+}
+
+void hk__pool_drain(hk__pool_t *pool, hk__slab_t *s) {
+  uint32_t n = hk__slab_drain_xfree(s);
+  if (n) atomic_fetch_add_explicit(&pool->remote_frees, n, memory_order_relaxed);
 }

@@ -20,24 +20,14 @@ _Noreturn hk_cold void hk__fatal_invalid(const char *call, const void *p, const 
   abort();
 }
 
-static bool on_list(const hk__block_t *b, const void *p, uint32_t max) {
-  for (uint32_t n = 0; b != NULL && n <= max; b = b->next, n++)
-    if (b == p) return true;
-  return false;
-}
-
 /* p (a block boundary of slab s) is free: for free (double free) and
- * realloc, which must not resize a block that is not live. The key alone
- * could, very rarely, be user data: the owner confirms on its lists (its
- * free list, and xfree, from which only it removes blocks, so a snapshot
- * of the head is safe to walk while others push). */
+ * realloc, which must not resize a block that is not live. A free block,
+ * wherever it waits (its slab's free or xfree list, or a bin of any
+ * thread), carries its slab's key, and malloc clears it: the key is the
+ * address of the slab's record, which no program is ever handed, so a live
+ * block holds it only if the program wrote that very value there. */
 bool hk__block_is_free(const hk__slab_t *s, const void *p) {
-  if (((const hk__block_t *)p)->key != hk__slab_key(s)) return false;
-  if (atomic_load_explicit(&s->owner, memory_order_relaxed) != hk__self_token())
-    return true; /* another thread's lists cannot be walked safely */
-  const hk__block_t *x = (const hk__block_t *)(atomic_load_explicit(&s->xfree,
-      memory_order_acquire) & HK_XFREE_LIST_MASK);
-  return on_list(s->free, p, s->capacity) || on_list(x, p, s->capacity);
+  return ((const hk__block_t *)p)->key == hk__slab_key(s);
 }
 
 #ifdef HK_CHECKED
@@ -75,8 +65,10 @@ void hk__check_slab(hk__slab_t *s) {
 #endif
 
 /* One CAS links the block and counts it (the count lives in the same word,
- * see HK_XFREE_COUNT_SHIFT), and clears DETACHED if it was set. */
-static void remote_push(hk__slab_t *s, hk__block_t *b) {
+ * see HK_XFREE_COUNT_SHIFT), and clears DETACHED if it was set: then the
+ * slab is the freer's to place. f: the freer's front for the slab's heap,
+ * or NULL. */
+static void remote_push(hk__slab_t *s, hk__block_t *b, hk__front_t *f) {
   HK_TRACK_FREE(s, b);
   uintptr_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
   do {
@@ -86,60 +78,131 @@ static void remote_push(hk__slab_t *s, hk__block_t *b) {
       memory_order_release, memory_order_relaxed));
   if (hk_unlikely(old & HK_XFREE_DETACHED)) {
     atomic_thread_fence(memory_order_acquire);
-    hk__slab_adopt(s);
+    hk__slab_place(s, f);
   }
 }
 
-hk_noinline void hk__free_slow(void *p, const char *call) {
-  if (p == NULL) return;
-  /* A remote free (the common case here) finds its slab in the granule
-   * map; the segment map and the SuperSlab header are for the rest. */
-  hk__slab_t *s = hk__gmap_slab(p);
-  if (s == NULL) {
-    hk__seg_t *seg = hk__seg_of(p);
-    if (seg == NULL || seg->magic != HK_SEG_MAGIC) hk__fatal_invalid(call, p, "invalid pointer");
-    if (seg->kind == HK_KIND_LARGE) {
-      hk__large_free(seg, p, call);
+/* The calling thread's front for s's heap if it has one at hand (the
+ * default heap's, or the user heap it used last), else NULL: a thread that
+ * has never allocated has none, and needs none to free. */
+hk_inline hk__front_t *front_for(hk__thread_t *t, const hk__slab_t *s) {
+  if (!t->live) return NULL;
+  if (s->default_heap) return &t->main;
+  struct hk_heap_s *heap = hk__heap_of_pool(s->seg->pool);
+  return atomic_load_explicit(&t->last_heap, memory_order_relaxed) == heap ? t->last_front : NULL;
+}
+
+/* A free by a thread that does not own s, whose class is not in bin mode
+ * in its front f (NULL: none). */
+static hk_noinline void free_foreign(hk__slab_t *s, hk__block_t *b, hk__front_t *f,
+                                     uintptr_t owner) {
+  if (f != NULL) {
+    /* A slab this thread detached (full) is claimed back by its first
+     * free with one CAS, which keeps the block on the slab's own list:
+     * cheaper than a remote push and a drain, and the common case when a
+     * thread frees blocks of its own slabs after they filled up. Only its
+     * detacher adopts a slab; others' frees go to a bin or to xfree. */
+    uintptr_t expect = HK_XFREE_DETACHED;
+    if (owner == 0 &&
+        atomic_load_explicit(&s->detached_by, memory_order_relaxed) == f->thread->serial &&
+        atomic_compare_exchange_strong_explicit(&s->xfree, &expect, 0, memory_order_acquire,
+                                                memory_order_relaxed)) {
+      HK_TRACK_FREE(s, b);
+      b->next = s->free;
+      s->free = b;
+      s->used--;
+      hk__front_add_remote(f, 1);
+      hk__slab_place(s, f);
       return;
     }
-    s = hk__slab_of(seg, p);
+    /* A thread that allocates the class and keeps freeing other threads'
+     * blocks of it switches to bin mode: it reuses them. */
+    unsigned cls = s->cls;
+    if (f->head[cls] != &hk__slab_empty && ++f->nforeign[cls] >= HK_BIN_ENTER &&
+        hk__front_bin_on(f, cls)) {
+      hk__bin_push(f->cur[cls], s, b, 1);
+      return;
+    }
   }
-  uint8_t *bp = p;
-  bool mine = atomic_load_explicit(&s->owner, memory_order_relaxed) == hk__self_token();
-  /* A carved block boundary inside a slab in use (a FREE slab has end ==
-   * start and div_limit 0): an address not carved yet is no block, from
-   * any thread, or a remote free would list it twice (carving lists it too). */
-  if (bp < s->start || bp >= s->end ||
-      !hk__slab_is_block(s, bp, __atomic_load_n(&s->div_limit, __ATOMIC_RELAXED)))
-    hk__fatal_invalid(call, p, "invalid pointer");
+  remote_push(s, b, f);
+}
+
+/* SMALL/MID SuperSlabs outside the granule map, large blocks, NULL and
+ * foreign pointers: the slab to free p into, or NULL when done. */
+static hk_noinline hk__slab_t *slab_unmapped(void *p, const char *call) {
+  if (p == NULL) return NULL;
+  hk__seg_t *seg = hk__seg_of(p);
+  if (seg == NULL || seg->magic != HK_SEG_MAGIC) hk__fatal_invalid(call, p, "invalid pointer");
+  if (seg->kind == HK_KIND_LARGE) {
+    hk__large_free(seg, p, call);
+    return NULL;
+  }
+  return hk__slab_of(seg, p);
+}
+
+/* p, a pointer into slab s, is a block of it that is carved: Lemire's
+ * test with the carved count folded into div_limit. Alone it is complete:
+ * an address below start or past the carved blocks, or off a block
+ * boundary, maps to at least 2^48 (a boundary k maps to k * e, e <= the
+ * block size), far above any div_limit (carved * e < 2^28). */
+hk_inline bool is_block(const hk__slab_t *s, const void *p) {
+  return hk__slab_is_block(s, p, __atomic_load_n(&s->div_limit, __ATOMIC_RELAXED));
+}
+
+/* Everything but the owner fast path's push, general case: the caller
+ * found no bin of the default heap for s's class. */
+static hk_noinline void free_general(void *p, const char *call, hk__slab_t *s) {
+  if (s == NULL) {
+    s = slab_unmapped(p, call);
+    if (s == NULL) return;
+  }
+  uintptr_t owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
+  if (!is_block(s, p)) hk__fatal_invalid(call, p, "invalid pointer");
   hk__block_t *b = p;
   if (hk__block_is_free(s, p)) hk__fatal_invalid(call, p, "double free of");
 #ifdef HK_CHECKED
   hk__poison_block(s, p);
 #endif
   b->key = hk__slab_key(s);
-  if (mine) {
+  uintptr_t me = hk__self_token();
+  hk__front_t *f = front_for(hk__tls, s);
+  if (f != NULL) {
+    hk__slab_t *bin = f->cur[s->cls];
+    if (bin->state == HK_SLAB_BIN) {
+      hk__bin_push(bin, s, b, owner != me);
+      return;
+    }
+  }
+  if (owner == me) {
     b->next = s->free;
     s->free = b;
     HK_TRACK_FREE(s, b);
     if (--s->used == 0) hk__slab_retire(s);
     return;
   }
-  /* A detached slab (full, owned by nobody) is claimed by the first free
-   * with one CAS, which keeps the block on the slab's own list: cheaper
-   * than a remote push and a drain, and the common case when a thread frees
-   * blocks of its own slabs after they filled up. */
-  uintptr_t expect = HK_XFREE_DETACHED;
-  if (atomic_load_explicit(&s->owner, memory_order_relaxed) == 0 &&
-      atomic_compare_exchange_strong_explicit(&s->xfree, &expect, 0, memory_order_acquire,
-                                              memory_order_relaxed)) {
-    HK_TRACK_FREE(s, b);
-    b->next = s->free;
-    s->free = b;
-    s->used--;
-    atomic_fetch_add_explicit(&s->seg->pool->remote_frees, 1, memory_order_relaxed);
-    hk__slab_adopt(s);
-    return;
+  free_foreign(s, b, f, owner);
+}
+
+/* Everything but an owner's free in slab mode. The common case first: a
+ * class of the default heap in bin mode, whose every free (the thread's
+ * own blocks and others') joins the bin, with the slab found in the
+ * granule map, one test of the block and no call. */
+hk_noinline void hk__free_slow(void *p, const char *call) {
+  hk__slab_t *s = hk__gmap_slab(p);
+  if (hk_likely(s != NULL)) {
+    hk__slab_t *bin = hk__tls->main.cur[s->cls];
+    if (hk_likely(bin->state == HK_SLAB_BIN) && hk_likely(s->default_heap)) {
+      if (hk_unlikely(!is_block(s, p))) hk__fatal_invalid(call, p, "invalid pointer");
+      hk__block_t *b = p;
+      if (hk_unlikely(hk__block_is_free(s, p))) hk__fatal_invalid(call, p, "double free of");
+#ifdef HK_CHECKED
+      hk__poison_block(s, p);
+#endif
+      b->key = hk__slab_key(s);
+      hk__bin_push(bin, s, b,
+                   atomic_load_explicit(&s->owner, memory_order_relaxed) != hk__self_token());
+      return;
+    }
   }
-  remote_push(s, b);
+  free_general(p, call, s);
 }

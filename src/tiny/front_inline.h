@@ -62,6 +62,22 @@ hk_inline void *hk__front_alloc_small(hk__front_t *f, size_t size) {
   return hk__front_alloc_slow(f, hk__small_class[(size + 15) >> 4]);
 }
 
+/* b, a validated and keyed block of slab s, freed into bin (tiny/bin.c):
+ * no atomic, only the bin's first line and the block are written. foreign:
+ * 1 if another thread owns s. */
+hk_inline void hk__bin_push(hk__slab_t *bin, hk__slab_t *s, hk__block_t *b, uint32_t foreign) {
+  uint32_t held = 0u - bin->used;
+  if (held < bin->bin_low) bin->bin_low = held;
+  (void)s;
+  HK_TRACK_FREE(s, b);
+  b->next = bin->free;
+  bin->free = b;
+  bin->used--;
+  bin->bin_foreign += foreign;
+  if (hk_unlikely(held + 1 - bin->bin_low > bin->bin_max)) hk__bin_trim(bin);
+  if (hk_unlikely(++bin->bin_takes >= HK_BIN_CHECK)) hk__bin_check(bin);
+}
+
 /* Free of any pointer: owner fast path, everything else (NULL, foreign,
  * interior, remote, large, detached, unmapped, a block already carrying its
  * slab's key, i.e. probably a double free) in hk__free_slow. The granule
