@@ -122,6 +122,8 @@ static void blocks_home(hk__front_t *f, hk__block_t *list) {
 }
 
 /* ---- the depot ---------------------------------------------------------------- */
+_Static_assert(HK_NUM_CLASSES * sizeof(hk__depot_t) <= 16384, "a heap's depot is one meta block");
+
 static hk__depot_t *depot_of(hk__pool_t *pool) {
   hk__depot_t *d = atomic_load_explicit(&pool->depot, memory_order_acquire);
   if (d != NULL) return d;
@@ -214,10 +216,15 @@ hk_noinline void hk__bin_trim(hk__slab_t *bin) {
   uint32_t above = (0u - bin->used) - bin->bin_low, keep = bin->bin_max / 2;
   hk__block_t *cut = bin->free;
   for (uint32_t i = 1; i < keep; i++) cut = cut->next;
-  hk__block_t *rest = cut->next, *last = rest;
-  for (uint32_t i = keep + 1; i < above; i++) last = last->next;
-  cut->next = last->next;
-  last->next = NULL;
+  hk__block_t *rest = cut->next;
+  if (bin->bin_low == 0) { /* all of the rest: no walk over the older, colder blocks */
+    cut->next = NULL;
+  } else {
+    hk__block_t *last = rest;
+    for (uint32_t i = keep + 1; i < above; i++) last = last->next;
+    cut->next = last->next;
+    last->next = NULL;
+  }
   bin->used += above - keep;
   hk__front_t *f = bin->front;
   if (!depot_put(&f->heap->pool, bin->cls, rest, above - keep)) blocks_home(f, rest);
