@@ -18,6 +18,7 @@ import sys
 
 BASELINE = "mimalloc"
 CANONICAL = ["glibc", "hakmem", "hakmem-direct", "mimalloc", "jemalloc", "tcmalloc", "floor"]
+PEERS = ["glibc", "mimalloc", "jemalloc", "tcmalloc"]  # "the best peer": the best of these per lane
 
 
 def read_csv(path):
@@ -45,6 +46,33 @@ def ordered_unique(seq):
             seen.add(x)
             out.append(x)
     return out
+
+
+def qualify(raw, max_ns):
+    """Keeps, for the lanes measured with a ping-pong beside each run, the
+    repetitions in which every run's ping-pong was at most max_ns (both
+    cores ran at the same time). Returns (rows kept, {workload: (kept reps,
+    all reps)}). A lane none of whose repetitions qualify keeps them all;
+    its count (0 of n) says it could not be measured in parallel."""
+    pp = {}
+    for r in raw:
+        v = r.get("pingpong_ns") or ""
+        if v:
+            pp.setdefault((r["workload"], r["rep"]), []).append(float(v))
+    lanes = {}
+    for (wl, rep), vals in pp.items():
+        lanes.setdefault(wl, {})[rep] = max(vals) <= max_ns
+    counts = {wl: (sum(ok.values()), len(ok)) for wl, ok in lanes.items()}
+    kept = []
+    for r in raw:
+        ok = lanes.get(r["workload"])
+        if ok is None or counts[r["workload"]][0] == 0 or ok.get(r["rep"], False):
+            kept.append(r)
+    return kept, counts
+
+
+def spread(vals):
+    return (min(vals), max(vals)) if vals else (None, None)
 
 
 def aggregate(raw, sysc):
@@ -95,6 +123,27 @@ def aggregate(raw, sysc):
         base = by_rep.get((r["workload"], BASELINE), {})
         paired = [mine[k] / base[k] for k in mine if base.get(k)]
         r["ratio"] = statistics.median(paired) if paired else None
+        r["ratio_spread"] = spread(paired)
+        # Against the best peer of each repetition (the fastest of PEERS in
+        # that repetition), and which peer that was most often.
+        best, names = [], []
+        for k in mine:
+            peers = [(by_rep.get((r["workload"], p), {}).get(k), p) for p in PEERS]
+            peers = [(v, p) for v, p in peers if v]
+            if peers:
+                v, p = max(peers)
+                best.append(mine[k] / v)
+                names.append(p)
+        r["vs_best"] = statistics.median(best) if best else None
+        r["vs_best_spread"] = spread(best)
+        r["best_peer"] = max(set(names), key=names.count) if names else None
+        peer_rss = [(q["rss_mib"], q["allocator"]) for q in rows
+                    if q["workload"] == r["workload"] and q["allocator"] in PEERS and q["rss_mib"]]
+        if peer_rss and r["rss_mib"]:
+            v, p = min(peer_rss)
+            r["rss_vs_best"], r["rss_best_peer"] = r["rss_mib"] / v, p
+        else:
+            r["rss_vs_best"], r["rss_best_peer"] = None, None
     return workloads, allocators, rows
 
 
@@ -168,6 +217,68 @@ def steady_per_op(steady):
         except (ValueError, KeyError):
             pass
     return out
+
+
+def best_peer_lines(rows, qualified, max_ns):
+    """One line per lane: hakmem (preload) against the best peer."""
+    head = ["lane", "hakmem vs best peer (median, min-max)", "best peer", "peak RSS MiB",
+            "RSS vs best peer", "reps in parallel"]
+    body = []
+    for r in rows:
+        if r["allocator"] != "hakmem":
+            continue
+        lo, hi = r["vs_best_spread"]
+        q = qualified.get(r["workload"])
+        body.append([r["workload"],
+                     fmt(r["vs_best"], ".2f") + (f" ({lo:.2f}-{hi:.2f})" if lo is not None else ""),
+                     r["best_peer"] or "-", fmt(r["rss_mib"], ".1f"),
+                     fmt(r["rss_vs_best"], ".2f") + (f" ({r['rss_best_peer']})" if r["rss_best_peer"] else ""),
+                     f"{q[0]} of {q[1]}" if q else "-"])
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + \
+           ["| " + " | ".join(b) + " |" for b in body]
+
+
+def remote_target_lines(rows, cg):
+    """The cross-thread targets: hakmem (preload) against the best peer."""
+    idx = {(r["workload"], r["allocator"]): r for r in rows}
+
+    def get(wl, key):
+        r = idx.get((wl, "hakmem"))
+        return r.get(key) if r else None
+
+    T = []
+
+    def add(what, target, v, ok, extra=""):
+        T.append((what, target, fmt(v, ".2f") + extra, None if v is None else ok(v)))
+
+    for wl in ("mt_remote_50", "larson", "handoff"):
+        lo, hi = get(wl, "vs_best_spread") or (None, None)
+        add(f"{wl}, 2 threads: throughput vs the best peer", ">= 1.0", get(wl, "vs_best"),
+            lambda v: v >= 1.0, f" ({lo:.2f}-{hi:.2f})" if lo is not None else "")
+    for wl in ("mt_remote_50_t4", "mt_remote_50_t8", "larson_t4", "larson_t8"):
+        lo, hi = get(wl, "vs_best_spread") or (None, None)
+        add(f"{wl}: throughput vs the best peer", ">= 0.9", get(wl, "vs_best"),
+            lambda v: v >= 0.9, f" ({lo:.2f}-{hi:.2f})" if lo is not None else "")
+    mt = [(wl, get(wl, "rss_vs_best")) for wl in ("mt_remote_50", "larson", "handoff", "mt_remote_50_t4",
+                                                  "mt_remote_50_t8", "larson_t4", "larson_t8")]
+    mt = [(w, v) for w, v in mt if v is not None]
+    if mt:
+        w, v = max(mt, key=lambda x: x[1])
+        T.append(("peak RSS vs the best peer, every lane above (worst)", "<= 1.3", f"{v:.2f} ({w})", v <= 1.3))
+    for wl in ("free_only_consumer", "node_window"):
+        add(f"{wl}: peak RSS vs the best peer", "<= 2.0", get(wl, "rss_vs_best"), lambda v: v <= 2.0)
+    ir = {}
+    for r in cg:
+        try:
+            ir[r["allocator"]] = int(r["ir"]) / int(r["ops"])
+        except (ValueError, KeyError, ZeroDivisionError):
+            pass
+    add("random_mixed Ir/op, preload (before the cross-thread work: 50.73)", "<= 51.23",
+        ir.get("hakmem"), lambda v: v <= 51.23)
+    head = ["figure (hakmem, preload)", "goal", "measured", "met"]
+    body = [[w, g, m, "-" if ok is None else ("yes" if ok else "no")] for w, g, m, ok in T]
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + \
+           ["| " + " | ".join(b) + " |" for b in body]
 
 
 def target_lines(rows, cg, micro, steady=None):
@@ -330,7 +441,7 @@ unset multiplot
         return False
 
 
-def write_markdown(path, meta, rows, cg, chart, notes, micro, steady=None):
+def write_markdown(path, meta, rows, cg, chart, notes, micro, steady=None, qualified=None):
     L = ["# hakmem benchmarks", "",
          "Generated by `bash bench/compare.sh --{}`; do not edit by hand.".format(meta.get("mode", "quick")),
          "", "## Machine", ""]
@@ -340,7 +451,17 @@ def write_markdown(path, meta, rows, cg, chart, notes, micro, steady=None):
     vers = sorted(k for k in meta if k.startswith("version."))
     if vers:
         L.append("- versions: " + ", ".join(f"{k[8:]} {meta[k]}" for k in vers))
-    L += ["", "## Targets", ""]
+    max_ns = meta.get("pingpong_max_ns", "400")
+    L += ["", "## Cross-thread targets", ""]
+    L += remote_target_lines(rows, cg)
+    L += ["", "Ratios to the best peer: in each repetition, hakmem's throughput over "
+          "the best of glibc, mimalloc, jemalloc and tcmalloc in that repetition; the "
+          "median over repetitions and, in brackets, the lowest and highest. Peak RSS "
+          "against the peer with the lowest. Multi-thread lanes count only repetitions "
+          f"whose two cores ran at the same time (a core-to-core ping-pong of at most "
+          f"{max_ns} ns before each run, bench/bench_pingpong.c; see Method).", ""]
+    L += best_peer_lines(rows, qualified or {}, max_ns)
+    L += ["", "## Single-thread targets", ""]
     L += target_lines(rows, cg, micro, steady)
     L += ["", "The speed and footprint goals, each beside this run's figure: ratios "
           "to mimalloc (throughput above 1 is faster, RSS and ns below 1 are "
@@ -422,8 +543,18 @@ def main():
     if not raw:
         print("report: no results", file=sys.stderr)
         return 1
+    max_ns = float(meta.get("pingpong_max_ns", "400"))
+    raw, qualified = qualify(raw, max_ns)
     workloads, allocators, rows = aggregate(raw, read_csv(a.syscalls))
     print("\n".join(table_lines(rows, markdown=False)))
+    print("\nhakmem against the best peer (ratio: median over repetitions, min-max):")
+    for line in best_peer_lines(rows, qualified, meta.get("pingpong_max_ns", "400")):
+        print(line)
+    for wl, (k, n) in sorted(qualified.items()):
+        if k == 0:
+            print(f"report: {wl}: no repetition ran with both cores in parallel "
+                  f"(ping-pong <= {max_ns:.0f} ns); its figures are from time-shared cores",
+                  file=sys.stderr)
     if cg:
         print("\ncallgrind (random_mixed):")
         print("\n".join(callgrind_lines(cg, markdown=False)))
@@ -440,7 +571,7 @@ def main():
             with open(a.notes) as f:
                 notes = [l.strip() for l in f if l.strip()]
         write_markdown(a.md, meta, rows, cg, a.chart if chart_ok else None, notes, micro,
-                       read_csv(a.steady))
+                       read_csv(a.steady), qualified)
         print(f"\nwrote {a.md}" + (f" and {a.chart}" if chart_ok else ""))
     return 0
 

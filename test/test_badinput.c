@@ -46,8 +46,58 @@ static void die_double_free_large(void) {
   hk_free(p);
 }
 
+/* A thread that allocates a class and frees many of another thread's
+ * blocks of it keeps them in its bin (tiny/bin.c); a block freed a second
+ * time, while it waits there, is a double free whoever frees it again. */
+#define BIN_N 64
+static void *bin_victims[BIN_N];
+static void *free_into_bin(void *twice) {
+  void *own = hk_malloc(200); /* this thread allocates the class too */
+  for (int i = 0; i < BIN_N; i++) hk_free(bin_victims[i]);
+  if (twice) hk_free(bin_victims[BIN_N - 1]);
+  hk_free(own);
+  return NULL;
+}
+static void fill_victims(void) {
+  for (int i = 0; i < BIN_N; i++) bin_victims[i] = hk_malloc(200);
+}
+static void die_double_free_in_bin(void) {
+  fill_victims();
+  pthread_t t;
+  pthread_create(&t, NULL, free_into_bin, (void *)1);
+  pthread_join(t, NULL);
+}
+static void die_double_free_bin_then_owner(void) {
+  fill_victims();
+  pthread_t t;
+  pthread_create(&t, NULL, free_into_bin, NULL);
+  pthread_join(t, NULL); /* its bins went home at exit: free lists now */
+  hk_free(bin_victims[BIN_N / 2]);
+}
+static void *bin_then_wait(void *arg) {
+  pthread_barrier_t *b = arg;
+  void *own = hk_malloc(200);
+  for (int i = 0; i < BIN_N; i++) hk_free(bin_victims[i]);
+  pthread_barrier_wait(b); /* the blocks wait in this thread's bin */
+  pthread_barrier_wait(b);
+  hk_free(own);
+  return NULL;
+}
+static void die_double_free_while_in_bin(void) {
+  fill_victims();
+  pthread_barrier_t b;
+  pthread_barrier_init(&b, NULL, 2);
+  pthread_t t;
+  pthread_create(&t, NULL, bin_then_wait, &b);
+  pthread_barrier_wait(&b);
+  hk_free(bin_victims[BIN_N - 1]); /* the owner frees a block another thread's bin holds */
+}
+
 static void test_double_free(void **state) {
   HKT_UNUSED(state);
+  hkt_expect_abort(die_double_free_in_bin, "hakmem: free(): double free of 0x");
+  hkt_expect_abort(die_double_free_bin_then_owner, "hakmem: free(): double free of 0x");
+  hkt_expect_abort(die_double_free_while_in_bin, "hakmem: free(): double free of 0x");
   hkt_expect_abort(die_double_free_same_thread, "hakmem: free(): double free of 0x");
   hkt_expect_abort(die_double_free_other_thread, "hakmem: free(): double free of 0x");
   hkt_expect_abort(die_double_free_remote_then_owner, "hakmem: free(): double free of 0x");

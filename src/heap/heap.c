@@ -81,20 +81,21 @@ size_t hk_heap_trim(hk_heap_t *heap) {
   pthread_mutex_lock(&heap->pool.lock);
   size_t mapped_before = heap->pool.mapped;
   pthread_mutex_unlock(&heap->pool.lock);
+  /* The depot first: its blocks may go to slabs that the flush gives
+   * back (a detached slab claimed by the depot's free is adopted by the
+   * caller if it detached it). */
   hk__thread_t *t = hk__tls;
-  hk__front_t *mine = NULL;
+  hk__depot_flush(&heap->pool, heap == &hk__heap_main && t->live ? &t->main : NULL);
   if (t->live) {
     if (heap == &hk__heap_main) {
-      mine = &t->main;
-      hk__front_flush(mine);
+      hk__front_flush(&t->main);
     } else {
       hk__global_lock(); /* the front list is shared with hk_heap_destroy */
       for (hk__front_t *f = t->fronts; f != NULL; f = f->tnext)
-        if (f->heap == heap) hk__front_flush(mine = f);
+        if (f->heap == heap) hk__front_flush(f);
       hk__global_unlock();
     }
   }
-  hk__depot_flush(&heap->pool, mine);
   pthread_mutex_lock(&heap->pool.lock);
   size_t mapped_after = heap->pool.mapped;
   pthread_mutex_unlock(&heap->pool.lock);
