@@ -234,7 +234,7 @@ void hk__bin_fill_chain(hk__slab_t *bin, hk__block_t *head, uint32_t n); /* a de
 hk__block_t *hk__depot_take(hk__pool_t *pool, unsigned cls, uint32_t *n);
 void hk__depot_flush(hk__pool_t *pool, hk__front_t *f); /* every chain home (f: the caller's, or NULL) */
 void hk__depot_destroy(hk__pool_t *pool);   /* its blocks go with the heap */
-void hk__depot_lock(hk__pool_t *pool, bool on); /* fork */
+void hk__depot_after_fork(hk__pool_t *pool); /* the child's locks afresh */
 size_t hk__depot_blocks(hk__pool_t *pool, unsigned cls);
 /* Other threads' blocks freed into bin since the last call, added to its
  * front's remote frees; the counters start again. */

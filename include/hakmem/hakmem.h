@@ -219,9 +219,10 @@ typedef struct hk_stats_s {
   size_t region_cache_entries;
   size_t region_cache_bytes;
   /* events */
-  /* Blocks freed by a thread other than the owner, counted when drained;
-   * also the first free into a full slab its thread had set aside, which
-   * hands the slab over as a remote free would. */
+  /* Blocks freed by a thread other than the slab's owner: when drained
+   * from the slab's remote list, or when they join the freeing thread's
+   * bin for reuse; also the first free into a full slab its thread had set
+   * aside. Exact when no thread frees concurrently. */
   uint64_t remote_frees;
   uint64_t os_mmap, os_munmap, os_madvise;
   uint64_t os_mmap_failed, os_munmap_failed, os_madvise_failed;

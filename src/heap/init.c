@@ -23,7 +23,7 @@ static struct hk_heap_s *heaps;                                 /* all heaps */
 void hk__global_lock(void) { pthread_mutex_lock(&global_lock); }
 void hk__global_unlock(void) { pthread_mutex_unlock(&global_lock); }
 
-/* Lock order: global -> depot -> pool -> arena -> meta. */
+/* Lock order: global -> pool -> arena -> meta; a depot lock is taken alone. */
 void hk__heap_register(struct hk_heap_s *heap, bool on) {
   if (on) {
     heap->prev = NULL;
@@ -42,21 +42,22 @@ void hk__heap_register(struct hk_heap_s *heap, bool on) {
  * not reused by the child. */
 static void fork_prepare(void) {
   pthread_mutex_lock(&global_lock);
-  for (struct hk_heap_s *h = heaps; h; h = h->next) {
-    hk__depot_lock(&h->pool, true);
-    pthread_mutex_lock(&h->pool.lock);
-  }
+  for (struct hk_heap_s *h = heaps; h; h = h->next) pthread_mutex_lock(&h->pool.lock);
   hk__arena_lock();
   hk__meta_lock_all();
 }
 static void fork_parent(void) {
   hk__meta_unlock_all();
   hk__arena_unlock();
-  for (struct hk_heap_s *h = heaps; h; h = h->next) {
-    pthread_mutex_unlock(&h->pool.lock);
-    hk__depot_lock(&h->pool, false);
-  }
+  for (struct hk_heap_s *h = heaps; h; h = h->next) pthread_mutex_unlock(&h->pool.lock);
   pthread_mutex_unlock(&global_lock);
+}
+/* The depots' locks are not held across fork (80 per heap): they are leaf
+ * locks whose holders leave a consistent depot after every store, so the
+ * child starts them afresh (bin.c). */
+static void fork_child(void) {
+  for (struct hk_heap_s *h = heaps; h; h = h->next) hk__depot_after_fork(&h->pool);
+  fork_parent();
 }
 
 static void thread_done(void *arg);
@@ -73,7 +74,7 @@ static void process_init_once(void) {
   hk__heap_register(&hk__heap_main, true);
   hk__pool_prewarm(&hk__heap_main.pool);
   pthread_key_create(&thread_key, thread_done);
-  pthread_atfork(fork_prepare, fork_parent, fork_parent);
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
 void hk__process_init(void) { pthread_once(&process_once, process_init_once); }

@@ -150,7 +150,7 @@ static bool depot_put(hk__pool_t *pool, unsigned cls, hk__block_t *head, uint32_
   if (i < HK_DEPOT_BATCHES) {
     d->chain[i].head = head;
     d->chain[i].count = n;
-    atomic_store_explicit(&d->n, i + 1, memory_order_relaxed);
+    atomic_store_explicit(&d->n, i + 1, memory_order_release);
     atomic_fetch_add_explicit(&d->blocks, n, memory_order_relaxed);
     ok = true;
   }
@@ -169,7 +169,7 @@ hk__block_t *hk__depot_take(hk__pool_t *pool, unsigned cls, uint32_t *n) {
   if (i > 0) {
     head = d->chain[i - 1].head;
     *n = d->chain[i - 1].count;
-    atomic_store_explicit(&d->n, i - 1, memory_order_relaxed);
+    atomic_store_explicit(&d->n, i - 1, memory_order_release);
     atomic_fetch_sub_explicit(&d->blocks, *n, memory_order_relaxed);
   }
   pthread_mutex_unlock(&d->lock);
@@ -194,13 +194,15 @@ void hk__depot_destroy(hk__pool_t *pool) {
   atomic_store_explicit(&pool->depot, NULL, memory_order_relaxed);
 }
 
-void hk__depot_lock(hk__pool_t *pool, bool on) {
+/* In the child of a fork, where a thread that no longer exists may have
+ * held a depot lock. Its holder left the depot consistent after every
+ * store: a put writes its chain before the count that publishes it, a take
+ * reads its chain before the count that drops it (in the child that chain
+ * is the depot's again: the taker is gone). */
+void hk__depot_after_fork(hk__pool_t *pool) {
   hk__depot_t *d = atomic_load_explicit(&pool->depot, memory_order_acquire);
   if (d == NULL) return;
-  for (unsigned c = 0; c < HK_NUM_CLASSES; c++) {
-    if (on) pthread_mutex_lock(&d[c].lock);
-    else pthread_mutex_unlock(&d[c].lock);
-  }
+  for (unsigned c = 0; c < HK_NUM_CLASSES; c++) pthread_mutex_init(&d[c].lock, NULL);
 }
 
 size_t hk__depot_blocks(hk__pool_t *pool, unsigned cls) {
