@@ -197,7 +197,7 @@ typedef struct hk__slab_s {
     struct {
       uint32_t bin_low;     /* fewest blocks held since the last refill */
       uint32_t bin_max;     /* blocks it may hold above those */
-      uint32_t bin_takes;   /* frees into it since the last check */
+      uint32_t bin_until_check; /* frees into it until the next check */
       uint32_t bin_foreign; /* of those, of other threads' blocks */
     };
   };

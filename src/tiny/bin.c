@@ -53,7 +53,7 @@ void hk__bins_reset(hk__front_t *f) {
     bin->front = f;
     bin->bin_low = 0;
     bin->bin_max = bin_limit(c);
-    bin->bin_takes = 0;
+    bin->bin_until_check = HK_BIN_CHECK;
     bin->bin_foreign = 0;
   }
 }
@@ -251,7 +251,7 @@ void hk__bin_fill(hk__slab_t *bin, hk__slab_t *s) {
 uint32_t hk__bin_count(hk__slab_t *bin) {
   uint32_t n = bin->bin_foreign;
   bin->bin_foreign = 0;
-  bin->bin_takes = 0;
+  bin->bin_until_check = HK_BIN_CHECK;
   if (n) hk__front_add_remote(bin->front, n);
   return n;
 }

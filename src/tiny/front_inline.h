@@ -75,7 +75,7 @@ hk_inline void hk__bin_push(hk__slab_t *bin, hk__slab_t *s, hk__block_t *b, uint
   bin->used--;
   bin->bin_foreign += foreign;
   if (hk_unlikely(held + 1 - bin->bin_low > bin->bin_max)) hk__bin_trim(bin);
-  if (hk_unlikely(++bin->bin_takes >= HK_BIN_CHECK)) hk__bin_check(bin);
+  if (hk_unlikely(--bin->bin_until_check == 0)) hk__bin_check(bin);
 }
 
 /* Free of any pointer: owner fast path, everything else (NULL, foreign,
