@@ -288,7 +288,7 @@ typedef struct hk__gmap_view_s {
 
 /* One class of a heap's depot (tiny/bin.c): chains of free blocks that
  * bins had no room for, for other threads' bins to take whole. */
-#define HK_DEPOT_BATCHES 8
+#define HK_DEPOT_BATCHES 4
 typedef struct hk__depot_s {
   pthread_mutex_t lock;
   _Atomic uint32_t n;       /* chains held (read unlocked as a hint) */
