@@ -35,6 +35,15 @@ bool hk__os_commit_fixed(hk__os_t *os, void *p, size_t size);
 bool hk__os_release_fixed(hk__os_t *os, void *p, size_t size);
 size_t hk__os_address_space_limit(void); /* RLIMIT_AS, SIZE_MAX if none */
 
+/* ---- os/fatal.c: "hakmem: <call>(): <what> <p>" on stderr, then abort. ----- */
+_Noreturn __attribute__((noreturn)) void hk__fatal_invalid(const char *call, const void *p,
+                                                           const char *what);
+/* The <what> of each kind of misuse, one text for every block kind. */
+#define HK_MSG_INVALID "invalid pointer"    /* not a block hakmem handed out */
+#define HK_MSG_DOUBLE_FREE "double free of" /* a block already free */
+#define HK_MSG_FREED "freed block"          /* realloc/usable_size of a free block */
+#define HK_MSG_INVALID_HEAP "invalid heap"  /* a handle that names no live heap */
+
 /* ---- os/meta.c: internal records (thread, front, heap). Zeroed. ------------ */
 void *hk__meta_alloc(size_t size);
 void hk__meta_free(void *p, size_t size);
@@ -126,7 +135,7 @@ void hk__arena_unlock(void);
 
 /* ---- superslab/pool.c ------------------------------------------------------------ */
 void hk__pool_init(hk__pool_t *pool, const hk__policy_t *policy,
-                   const hk_os_hooks_t *hooks, void *owner_heap);
+                   const hk_os_hooks_t *hooks, struct hk__heap_s *owner_heap);
 bool hk__pool_prewarm(hk__pool_t *pool);
 void hk__pool_destroy(hk__pool_t *pool);
 /* A slab for class cls with at least one block to give (formatted if new),
@@ -199,7 +208,7 @@ hk_inline uintptr_t hk__self_token(void) {
 #endif
 }
 
-void hk__front_init(hk__front_t *f, struct hk_heap_s *heap, hk__thread_t *t);
+void hk__front_init(hk__front_t *f, struct hk__heap_s *heap, hk__thread_t *t);
 void hk__front_reset(hk__front_t *f);       /* every queue empty (no slab touched) */
 /* From now on table (HK_SMALL_MAX + 1 entries) is a copy of f->direct. */
 void hk__front_mirror(hk__front_t *f, hk__slab_t **table);
@@ -248,8 +257,6 @@ void hk__slab_place(hk__slab_t *s, hk__front_t *f);
 /* ---- tiny/free.c ------------------------------------------------------------------- */
 bool hk__block_is_free(const hk__slab_t *s, const void *p);
 void hk__free_slow(void *p, const char *call);
-_Noreturn __attribute__((noreturn)) void hk__fatal_invalid(const char *call, const void *p,
-                                                           const char *what);
 #ifdef HK_CHECKED
 void hk__check_alloc(hk__slab_t *s, hk__block_t *b);
 void hk__poison_block(hk__slab_t *s, void *p);
@@ -260,21 +267,32 @@ void hk__check_slab(hk__slab_t *s);
 const char *hk__config_check(const hk_heap_config_t *cfg);
 void hk__policy_from_config(hk__policy_t *pol, const hk_heap_config_t *cfg);
 
-/* ---- heap/init.c -------------------------------------------------------------------- */
-extern struct hk_heap_s hk__heap_main;
-
-/* ---- heap/api.c ----------------------------------------------------------------------- */
-void *hk__alloc_large(hk_heap_t *heap, size_t size, size_t align, bool zero);
+/* ---- heap/init.c ------------------------------------------------------------------- */
+extern hk__heap_t hk__heap_main;
+/* The default heap's handle (slot 0, generation 1, see heap/handle.c), and
+ * what a thread's one-entry cache holds once its heap is gone: no handle. */
+#define HK_HANDLE_GEN_SHIFT 27
+#define HK_DEFAULT_HEAP ((hk_heap_t *)(uintptr_t)(((uint64_t)1 << HK_HANDLE_GEN_SHIFT) | (1u << 4)))
+#define HK_NO_HEAP ((hk_heap_t *)(uintptr_t)8)
 hk__thread_t *hk__thread_init(void);        /* current thread's record */
-hk__front_t *hk__front_lookup(struct hk_heap_s *heap); /* slow lookup/creation */
+hk__front_t *hk__front_lookup(hk__heap_t *heap); /* slow lookup/creation */
 void hk__process_init(void);
 void hk__global_lock(void);
 void hk__global_unlock(void);
-void hk__heap_register(struct hk_heap_s *heap, bool on);
+void hk__heap_register(hk__heap_t *heap, bool on);
 
-hk_inline struct hk_heap_s *hk__heap_of_pool(hk__pool_t *pool) {
-  return (struct hk_heap_s *)pool->owner_heap;
-}
+/* ---- heap/handle.c: heap handles -------------------------------------------------- */
+/* The heap a handle names (NULL: the default heap); a handle of no live
+ * heap aborts with "hakmem: <call>(): invalid heap 0x...". */
+hk__heap_t *hk__heap_resolve(const hk_heap_t *handle, const char *call);
+hk__heap_t *hk__heap_lookup(const hk_heap_t *handle); /* the same, NULL instead of aborting */
+bool hk__handle_open(hk__heap_t *heap);     /* a new handle in heap->handle (global lock) */
+void hk__handle_close(hk__heap_t *heap);    /* it names nothing from now on (global lock) */
+
+/* ---- heap/api.c ----------------------------------------------------------------------- */
+void *hk__alloc_large(hk__heap_t *heap, size_t size, size_t align, bool zero);
+
+hk_inline hk__heap_t *hk__heap_of_pool(hk__pool_t *pool) { return pool->owner_heap; }
 
 #pragma GCC visibility pop
 

@@ -49,7 +49,9 @@
  *   Thread record (hk__thread_t): per thread; embeds the default heap's front
  *     and lists the fronts of other heaps. Its token (the thread pointer, see
  *     hk__self_token) is the owner written into slabs it owns.
- *   Heap (hk_heap_s, src/heap): validated policy + pool + its fronts.
+ *   Heap (hk__heap_t, src/heap): validated policy + pool + its fronts.
+ *     The API names it by a handle (hk_heap_t *, heap/handle.c): a
+ *     registry slot and generation, never its address.
  *
  * Ownership protocol of a slab (the invariant everything relies on):
  *   - owner == token of thread T: only T touches free/used/queue
@@ -173,6 +175,7 @@ enum {
 
 struct hk__front_s;
 struct hk__pool_s;
+struct hk__heap_s;
 
 typedef struct hk__slab_s {
   /* First line: the owner's. Its fast paths read and write only this line
@@ -307,14 +310,25 @@ typedef struct hk__region_s {
 
 #define HK_REGION_CACHE_MAX 64
 
+/* A list of SuperSlabs in the order they joined it (newest at head). */
+typedef struct hk__seg_list_s {
+  hk__seg_t *head, *tail;
+  size_t n;
+} hk__seg_list_t;
+
 typedef struct hk__pool_s {
   pthread_mutex_t lock;
   hk__os_t os;
   hk__policy_t policy;
-  void *owner_heap;                      /* the hk_heap_t this pool belongs to */
+  struct hk__heap_s *owner_heap;         /* the heap this pool belongs to */
   bool default_heap;                     /* the process default heap's pool */
   hk__seg_t *segs;                       /* SMALL/MID segments with used slabs */
-  hk__seg_t *empty_segs;                 /* retained empty segments */
+  /* Retained empty segments, each list in the order they got there:
+   * committed ones (newest emptied first) and decommitted ones (newest
+   * decommitted first), so the oldest of all is the tail of `decommitted`
+   * (else of `empty`), and the next one due for decommit the tail of
+   * `empty`: every policy decision takes an end, in O(1). */
+  hk__seg_list_t empty, decommitted;
   hk__seg_t *large;                      /* live LARGE segments */
   hk__slab_t *free_slabs[2];             /* FREE slabs of `segs`, by kind */
   hk__slab_t *partial[HK_NUM_CLASSES];   /* unowned slabs with blocks out: FIFO */
@@ -324,7 +338,7 @@ typedef struct hk__pool_s {
   hk__region_t cache[HK_REGION_CACHE_MAX];
   uint32_t cache_n;
   size_t cache_bytes;
-  size_t n_segs, n_empty, n_decommitted;
+  size_t n_segs;
   size_t mapped, peak_mapped, committed;
   size_t active, peak_active;            /* carved block bytes + large bytes */
   size_t large_bytes, n_large;
@@ -336,9 +350,10 @@ typedef struct hk__pool_s {
 
 /* ---- fronts, threads, heaps ------------------------------------------------- */
 typedef struct hk__front_s {
-  /* NULL once the heap is destroyed (and in hk__thread_empty). First:
-   * hk_heap_malloc compares it. */
-  struct hk_heap_s *heap;
+  /* The heap's handle; NULL in hk__thread_empty. First: hk_heap_malloc
+   * compares it with the handle it is given. */
+  hk_heap_t *handle;
+  struct hk__heap_s *heap;         /* NULL once the heap is destroyed */
   /* direct[size] == cur[class of size] for size <= HK_SMALL_MAX (kept in
    * step by set_pop): malloc of a small size indexes it with the size
    * itself, no class lookup and no rounding (8 KiB a front, which is why
@@ -374,11 +389,11 @@ typedef struct hk__front_s {
 
 typedef struct hk__thread_s {
   hk__front_t main;                /* front of the default heap */
-  /* One-entry cache for hk_heap_malloc: the user heap the thread used
-   * last. Never NULL (hk_heap_malloc(NULL, n) must miss): the default heap
-   * (tested before the cache) until a user heap is used; a dead-heap
-   * sentinel once that heap is destroyed. */
-  struct hk_heap_s *_Atomic last_heap;
+  /* One-entry cache for hk_heap_malloc: the handle of the user heap the
+   * thread used last. Never NULL (hk_heap_malloc(NULL, n) must miss): the
+   * default heap's (tested before the cache) until a user heap is used;
+   * HK_NO_HEAP once that heap is destroyed. */
+  hk_heap_t *_Atomic last_heap;
   hk__front_t *last_front;
   hk__front_t *fronts;             /* fronts of user heaps */
   uintptr_t token;                 /* hk__self_token() of its thread: owner of its slabs */
@@ -388,13 +403,13 @@ typedef struct hk__thread_s {
   int live;                        /* 0 only for hk__thread_empty */
 } hk__thread_t;
 
-struct hk_heap_s {
+/* A heap. The API never hands out its address: hk_heap_t * values are
+ * handles (heap/handle.c), resolved to this record at each entry point. */
+typedef struct hk__heap_s {
   hk__pool_t pool;
-  hk__front_t *fronts;             /* user heaps: fronts of all threads */
-  struct hk_heap_s *next, *prev;   /* process list (atfork, lifetime) */
-  uint32_t magic;
-};
-
-#define HK_HEAP_MAGIC 0x48454150u /* "HEAP" */
+  hk__front_t *fronts;             /* fronts of all threads */
+  struct hk__heap_s *next, *prev;  /* process list (atfork, lifetime) */
+  hk_heap_t *handle;               /* what the API calls it */
+} hk__heap_t;
 
 #endif /* HK_TYPES_H */

@@ -430,9 +430,129 @@ static void test_write_after_free(void **state) {
 #endif
 }
 
+/* ---- heap handles ------------------------------------------------------------------ */
+#define INVALID_HEAP(call) "hakmem: " call "(): invalid heap 0x"
+static void *volatile g_sink; /* keeps calls that must abort from being dropped */
+static hk_heap_t *destroyed_heap(void) {
+  hk_heap_t *h = hk_heap_create(NULL);
+  void *p = hk_heap_malloc(h, 100); /* this thread's cache now holds h */
+  (void)p;
+  hk_heap_destroy(h);
+  return h;
+}
+static void die_double_destroy(void) { hk_heap_destroy(destroyed_heap()); }
+/* A handle whose heap's slot went to a new heap: the old handle names
+ * nothing; the new heap is untouched. */
+static void die_stale_destroy_after_reuse(void) {
+  hk_heap_t *a = destroyed_heap();
+  hk_heap_t *b = hk_heap_create(NULL);
+  char *p = hk_heap_malloc(b, 64);
+  if (a == b || p == NULL) _exit(3);
+  hk_heap_destroy(a);
+}
+static void die_malloc_destroyed(void) { g_sink = hk_heap_malloc(destroyed_heap(), 32); }
+static void die_calloc_destroyed(void) { g_sink = hk_heap_calloc(destroyed_heap(), 2, 32); }
+static void die_realloc_destroyed(void) { g_sink = hk_heap_realloc(destroyed_heap(), NULL, 32); }
+static void die_aligned_destroyed(void) { g_sink = hk_heap_aligned_alloc(destroyed_heap(), 64, 32); }
+static void die_trim_destroyed(void) { (void)hk_heap_trim(destroyed_heap()); }
+static void die_destroy_default(void) { hk_heap_destroy(hk_heap_default()); }
+static int not_a_heap;
+static void die_malloc_never_a_heap(void) { g_sink = hk_heap_malloc((hk_heap_t *)(void *)&not_a_heap, 32); }
+static void die_malloc_wild_handle(void) { g_sink = hk_heap_malloc((hk_heap_t *)(uintptr_t)0x1230, 32); }
+static void die_destroy_never_a_heap(void) { hk_heap_destroy((hk_heap_t *)(void *)&not_a_heap); }
+/* Another thread used the heap last: its cache must not hand it out. */
+static void *malloc_in(void *h) { return hk_heap_malloc(h, 48); }
+static void die_malloc_destroyed_other_thread(void) {
+  hk_heap_t *h = hk_heap_create(NULL);
+  pthread_t t;
+  pthread_create(&t, NULL, malloc_in, h);
+  pthread_join(t, NULL);
+  hk_heap_destroy(h);
+  pthread_create(&t, NULL, malloc_in, h); /* aborts in that thread */
+  pthread_join(t, NULL);
+}
+
+static void test_bad_heap_handle(void **state) {
+  HKT_UNUSED(state);
+  hkt_expect_abort(die_double_destroy, INVALID_HEAP("heap_destroy"));
+  hkt_expect_abort(die_stale_destroy_after_reuse, INVALID_HEAP("heap_destroy"));
+  hkt_expect_abort(die_malloc_destroyed, INVALID_HEAP("heap_malloc"));
+  hkt_expect_abort(die_calloc_destroyed, INVALID_HEAP("heap_calloc"));
+  hkt_expect_abort(die_realloc_destroyed, INVALID_HEAP("heap_realloc"));
+  hkt_expect_abort(die_aligned_destroyed, INVALID_HEAP("heap_aligned_alloc"));
+  hkt_expect_abort(die_trim_destroyed, INVALID_HEAP("heap_trim"));
+  hkt_expect_abort(die_destroy_default, INVALID_HEAP("heap_destroy"));
+  hkt_expect_abort(die_malloc_never_a_heap, INVALID_HEAP("heap_malloc"));
+  hkt_expect_abort(die_malloc_wild_handle, INVALID_HEAP("heap_malloc"));
+  hkt_expect_abort(die_destroy_never_a_heap, INVALID_HEAP("heap_destroy"));
+  hkt_expect_abort(die_malloc_destroyed_other_thread, INVALID_HEAP("heap_malloc"));
+  /* Where a return is possible, EINVAL, and nothing is written. */
+  hk_heap_t *gone = destroyed_heap();
+  hk_stats_t st;
+  memset(&st, 0x55, sizeof st);
+  assert_int_equal(hk_heap_stats(gone, &st), EINVAL);
+  assert_int_equal(st.live_bytes, (size_t)0x5555555555555555ULL);
+  assert_int_equal(hk_heap_stats((hk_heap_t *)(void *)&not_a_heap, &st), EINVAL);
+  assert_int_equal(hk_heap_stats_print(gone, stdout), EINVAL);
+  assert_int_equal(hk_heap_stats_print_json(gone, stdout), EINVAL);
+  /* A new heap does not answer to the old handle, and works. */
+  hk_heap_t *fresh = hk_heap_create(NULL);
+  assert_true(fresh != gone);
+  void *p = hk_heap_malloc(fresh, 64);
+  assert_ptr_equal(hk_heap_of(p), fresh);
+  hk_free(p);
+  hk_heap_destroy(fresh);
+}
+
+/* NULL for a heap is the default heap; hk_heap_destroy(NULL) does nothing;
+ * a NULL config is the defaults, for hk_heap_config_check as for create. */
+static void test_null_heap(void **state) {
+  HKT_UNUSED(state);
+  void *p = hk_heap_malloc(NULL, 40);
+  assert_ptr_equal(hk_heap_of(p), hk_heap_default());
+  void *q = hk_heap_calloc(NULL, 4, 10);
+  assert_ptr_equal(hk_heap_of(q), hk_heap_default());
+  q = hk_heap_realloc(NULL, q, 200);
+  assert_ptr_equal(hk_heap_of(q), hk_heap_default());
+  void *r = hk_heap_aligned_alloc(NULL, 256, 100);
+  assert_ptr_equal(hk_heap_of(r), hk_heap_default());
+  hk_free(p);
+  hk_free(q);
+  hk_free(r);
+  hk_stats_t a, b;
+  assert_int_equal(hk_heap_stats(NULL, &a), 0);
+  assert_int_equal(hk_heap_stats(hk_heap_default(), &b), 0);
+  assert_int_equal(a.mapped_bytes, b.mapped_bytes);
+  (void)hk_heap_trim(NULL);
+  hk_heap_destroy(NULL);
+  assert_null(hk_heap_config_check(NULL));
+  hk_heap_t *h = hk_heap_create(NULL);
+  assert_non_null(h);
+  hk_heap_destroy(h);
+}
+
+/* An older caller's shorter hk_stats_t gets just its prefix. */
+static void test_stats_older_struct(void **state) {
+  HKT_UNUSED(state);
+  union {
+    hk_stats_t st;
+    unsigned char bytes[sizeof(hk_stats_t)];
+  } u;
+  memset(&u, 0xAB, sizeof u);
+  size_t prefix = offsetof(hk_stats_t, remote_frees);
+  assert_int_equal(hk_heap_stats_sized(NULL, &u.st, prefix), 0);
+  assert_int_equal(u.st.struct_size, prefix);
+  assert_int_equal(u.st.version, HK_STATS_VERSION);
+  for (size_t i = prefix; i < sizeof u; i++) assert_int_equal(u.bytes[i], 0xAB);
+  assert_int_equal(hk_heap_stats_sized(NULL, &u.st, 4), EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_double_free),
+      cmocka_unit_test(test_bad_heap_handle),
+      cmocka_unit_test(test_null_heap),
+      cmocka_unit_test(test_stats_older_struct),
       cmocka_unit_test(test_foreign_pointer),
       cmocka_unit_test(test_interior_pointer),
       cmocka_unit_test(test_realloc_freed),

@@ -111,7 +111,8 @@ static void test_config_invalid(void **state) {
   cfg.version = 0;
   expect_rejected(&cfg, "version = 0");
 
-  assert_non_null(hk_heap_config_check(NULL));
+  /* NULL is the defaults, as for hk_heap_create(NULL). */
+  assert_null(hk_heap_config_check(NULL));
 
   /* The boundary value itself is fine. */
   hk_heap_config_init(&cfg);
@@ -456,12 +457,49 @@ static void test_trim_releases(void **state) {
   free(blk);
 }
 
+/* The budget counts mapped SuperSlabs, not live bytes: the example of
+ * docs/policies.md ("Budget"), figure by figure. */
+static void test_budget_fragmentation(void **state) {
+  HKT_UNUSED(state);
+  hk_heap_config_t cfg;
+  hk_heap_config_init(&cfg);
+  cfg.max_bytes = 4 * HKT_MIB;
+  hk_heap_t *h = hk_heap_create(&cfg);
+  assert_non_null(h);
+  enum { MAX = 100000 };
+  void **v = calloc(MAX, sizeof *v);
+  assert_non_null(v);
+  size_t n = 0;
+  while (n < MAX && (v[n] = hk_heap_malloc(h, 64)) != NULL) n++;
+  assert_int_equal(errno, ENOMEM);
+  assert_int_equal(n, 65280);
+  for (size_t i = 0; i < n; i += 2) hk_free(v[i]);
+  hk_stats_t st = hkt_stats(h);
+  assert_int_equal(st.live_bytes, 2088960);
+  assert_int_equal(st.mapped_bytes, 4 * HKT_MIB);
+  assert_int_equal(st.superslabs, 2);
+  assert_int_equal(st.superslabs_empty, 0);
+  unsigned c64 = 0;
+  while (st.class_block_size[c64] != 64) c64++;
+  assert_int_equal(st.class_live_blocks[c64], 32640);
+  errno = 0;
+  assert_null(hk_heap_malloc(h, 1000));
+  assert_int_equal(errno, ENOMEM);
+  void *again = hk_heap_malloc(h, 64); /* its own class still has room */
+  assert_non_null(again);
+  free(v);
+  hk_heap_destroy(h);
+}
+
 /* ---- statistics -------------------------------------------------------------- */
 
 static void test_stats_basic(void **state) {
   HKT_UNUSED(state);
   hk_stats_t st;
-  assert_int_equal(hk_heap_stats(NULL, &st), EINVAL);
+  /* NULL is the default heap. */
+  assert_int_equal(hk_heap_stats(NULL, &st), 0);
+  assert_int_equal(st.struct_size, sizeof st);
+  assert_int_equal(st.version, HK_STATS_VERSION);
   assert_int_equal(hk_heap_stats(hk_heap_default(), NULL), EINVAL);
 
   hk_heap_t *h = hk_heap_create(NULL);
@@ -616,6 +654,7 @@ int main(void) {
       cmocka_unit_test(test_burst_gives_slabs_back),
       cmocka_unit_test(test_destroy_cycles_no_growth),
       cmocka_unit_test(test_max_bytes_budget),
+      cmocka_unit_test(test_budget_fragmentation),
       cmocka_unit_test(test_os_hooks_balance),
       cmocka_unit_test(test_os_map_failure),
       cmocka_unit_test(test_trim_releases),

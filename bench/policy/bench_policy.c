@@ -12,7 +12,12 @@
  *   (b) 256 MB of mixed small blocks (16..1024 B) allocated, all freed, then
  *       hk_heap_trim: VmRSS at each step, per preset, each in its own child.
  *
+ *   (c) with --prewarm-scaling: heap creation and the first malloc with
+ *       prewarm_bytes of 1, 4, 16 and 64 GiB (mapped, not touched), to show
+ *       that what a policy costs grows linearly with the config.
+ *
  * usage: bench_policy [--iters N] [--reps R] [--mb M] [--lean-delay MS] [--smoke]
+ *                     [--prewarm-scaling]
  */
 #include <hakmem/hakmem.h>
 
@@ -299,10 +304,51 @@ static int bench_burst(void) {
   return 0;
 }
 
+/* (c): each size in its own child, so each starts from an empty process. */
+static int bench_prewarm_scaling(void) {
+  printf("### (c) Prewarm: creation and first malloc\n\n");
+  printf("| prewarm_bytes | SuperSlabs | create s | first malloc s | unmapped at first malloc |\n");
+  printf("|---|---|---|---|---|\n");
+  static const unsigned gib[] = {1, 4, 16, 64};
+  for (unsigned i = 0; i < sizeof gib / sizeof gib[0]; i++) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) return 1;
+    if (pid == 0) {
+      hk_heap_config_t cfg;
+      hk_heap_config_init(&cfg);
+      cfg.prewarm_bytes = (size_t)gib[i] << 30;
+      double t0 = now_s();
+      hk_heap_t *h = hk_heap_create(&cfg);
+      double t1 = now_s();
+      if (h == NULL) {
+        printf("| %u GiB | - | refused (%s) | - | - |\n", gib[i], strerror(errno));
+        fflush(stdout);
+        _exit(0);
+      }
+      void *p = hk_heap_malloc(h, 100);
+      double t2 = now_s();
+      hk_stats_t st;
+      hk_heap_stats(h, &st);
+      printf("| %u GiB | %zu | %.3f | %.6f | %llu |\n", gib[i], st.superslabs, t1 - t0, t2 - t1,
+             (unsigned long long)st.os_munmap);
+      hk_free(p);
+      fflush(stdout);
+      _exit(0);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+  }
+  printf("\n");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int reps = 5;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--smoke") == 0) {
+    if (strcmp(argv[i], "--prewarm-scaling") == 0) {
+      return bench_prewarm_scaling();
+    } else if (strcmp(argv[i], "--smoke") == 0) {
       g_iters = 200000;
       reps = 1;
       g_burst_bytes = (size_t)8 << 20;
@@ -316,8 +362,9 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[i], "--mb") == 0 && i + 1 < argc) {
       g_burst_bytes = (size_t)strtoull(argv[++i], NULL, 10) << 20;
     } else {
-      fprintf(stderr, "usage: %s [--iters N] [--reps R] [--mb M] [--lean-delay MS] [--smoke]\n",
-              argv[0]);
+      fprintf(stderr,
+              "usage: %s [--iters N] [--reps R] [--mb M] [--lean-delay MS] [--smoke] "
+              "[--prewarm-scaling]\n", argv[0]);
       return 2;
     }
   }

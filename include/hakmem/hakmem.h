@@ -1,15 +1,28 @@
 /* hakmem: an explicit-heap memory allocator.
  *
- * Every function here is thread-safe. Blocks are aligned to at least
- * HK_MIN_ALIGN (16) bytes. hk_free()/hk_realloc()/hk_usable_size() accept a
- * block of ANY heap, from ANY thread.
+ * Every function here is thread-safe unless its comment says otherwise.
+ * Blocks are aligned to at least HK_MIN_ALIGN (16) bytes. hk_free(),
+ * hk_realloc() and hk_usable_size() accept a block of ANY heap, from ANY
+ * thread.
  *
  * Errors a caller can handle are reported as NULL (or an error number) with
- * errno set: ENOMEM for sizes that overflow or memory that cannot be had
- * (including a heap's max_bytes budget), EINVAL for bad alignments and bad
- * configurations. Heap corruption a caller cannot handle (a pointer hakmem
- * never returned reaching hk_free/hk_realloc) prints
- * "hakmem: <call>(): invalid pointer 0x..." and aborts.
+ * errno set: ENOMEM when an allocation cannot be had (its size overflows,
+ * the OS refuses the mapping, or it would take a heap past its max_bytes
+ * budget), EINVAL for bad alignments and bad configurations. hakmem maps
+ * memory with MAP_NORESERVE and follows the kernel's overcommit policy, as
+ * mimalloc and jemalloc do: under Linux's default heuristic overcommit a
+ * request far beyond RAM and swap can succeed, and its pages are only
+ * charged as they are touched; a heap's budget is what refuses reliably.
+ *
+ * Misuse a caller cannot handle prints "hakmem: <call>(): <what> 0x..." on
+ * stderr and aborts: a pointer hakmem never returned reaching hk_free,
+ * hk_realloc or hk_usable_size ("invalid pointer"), a block freed twice
+ * ("double free of"), and a heap handle that names no live heap ("invalid
+ * heap": destroyed, never created, or the default heap passed to
+ * hk_heap_destroy). docs/reliability.md lists every case.
+ *
+ * Heap arguments: NULL means the default heap everywhere a heap is taken,
+ * except hk_heap_destroy(NULL), which does nothing.
  *
  * The library never reads environment variables: policy comes only from
  * hk_heap_config_t.
@@ -27,9 +40,9 @@ extern "C" {
 
 /* ---- version ------------------------------------------------------------ */
 #define HK_VERSION_MAJOR 0
-#define HK_VERSION_MINOR 1
+#define HK_VERSION_MINOR 2
 #define HK_VERSION_PATCH 0
-#define HK_VERSION_STRING "0.1.0"
+#define HK_VERSION_STRING "0.2.0"
 /* Single comparable number: MAJOR*10000 + MINOR*100 + PATCH. */
 #define HK_VERSION (HK_VERSION_MAJOR * 10000 + HK_VERSION_MINOR * 100 + HK_VERSION_PATCH)
 
@@ -63,36 +76,46 @@ HK_API const char *hk_version(void);
 
 /* ---- process default heap ----------------------------------------------- */
 
-/* Allocates size bytes (uninitialised). hk_malloc(0) returns a unique,
- * freeable pointer. NULL with errno ENOMEM on failure. */
+/* Allocates size bytes (uninitialised) from the default heap. hk_malloc(0)
+ * returns a unique, freeable pointer. NULL with errno ENOMEM on failure. */
 HK_API HK_MALLOC HK_ALLOC_SIZE(1) HK_NODISCARD void *hk_malloc(size_t size);
 
-/* Allocates n*size zeroed bytes. NULL with ENOMEM if n*size overflows. */
+/* Allocates n*size zeroed bytes from the default heap. NULL with ENOMEM if
+ * n*size overflows or the memory cannot be had. */
 HK_API HK_MALLOC HK_ALLOC_SIZE2(1, 2) HK_NODISCARD void *hk_calloc(size_t n, size_t size);
 
-/* Resizes p (a block of any heap; it stays in its heap). hk_realloc(NULL, n)
- * is hk_malloc(n). hk_realloc(p, 0) frees p and returns NULL, as glibc does.
- * On failure returns NULL with ENOMEM and p is untouched. */
+/* Resizes p, a block of any heap (it stays in its heap): the contents up to
+ * the smaller size are kept, the block may move. hk_realloc(NULL, n) is
+ * hk_malloc(n). hk_realloc(p, 0) frees p and returns NULL, as glibc does.
+ * On failure returns NULL with ENOMEM and p is untouched. A p hakmem never
+ * returned, or already freed, aborts (invalid pointer / freed block). */
 HK_API HK_ALLOC_SIZE(2) HK_NODISCARD void *hk_realloc(void *p, size_t size);
 
-/* Frees a block of any heap, from any thread. hk_free(NULL) is a no-op. */
+/* Frees a block of any heap, from any thread. hk_free(NULL) does nothing.
+ * A pointer hakmem never returned, an interior pointer, or a block freed
+ * twice aborts (see the top of this file). */
 HK_API void hk_free(void *p);
 
-/* C11 aligned_alloc: alignment must be a power of two up to HK_MAX_ALIGN
- * (else NULL with EINVAL). Any size is accepted (no multiple-of rule). */
+/* C11 aligned_alloc from the default heap: alignment must be a power of two
+ * up to HK_MAX_ALIGN (else NULL with EINVAL). Any size is accepted (no
+ * multiple-of rule). NULL with ENOMEM on failure. */
 HK_API HK_MALLOC HK_ALLOC_SIZE(2) HK_ALLOC_ALIGN(1) HK_NODISCARD
 void *hk_aligned_alloc(size_t alignment, size_t size);
 
-/* POSIX posix_memalign: returns 0, EINVAL (alignment not a power of two, not
- * a multiple of sizeof(void*), or above HK_MAX_ALIGN; *out untouched), or
- * ENOMEM (*out untouched). */
+/* POSIX posix_memalign from the default heap: returns 0 and sets *out,
+ * EINVAL (out NULL, or alignment not a power of two, not a multiple of
+ * sizeof(void*), or above HK_MAX_ALIGN) or ENOMEM; *out and errno are left
+ * untouched on failure. */
 HK_API HK_NODISCARD int hk_posix_memalign(void **out, size_t alignment, size_t size);
 
-/* Usable bytes of block p (>= the size requested); 0 for NULL. */
+/* Usable bytes of block p (>= the size requested); 0 for NULL. A pointer
+ * that is no live hakmem block aborts. */
 HK_API size_t hk_usable_size(const void *p);
 
 /* ---- heaps ---------------------------------------------------------------- */
 
+/* A heap handle. Opaque: not a pointer to anything the caller may read; it
+ * names one heap for as long as that heap lives, and no other heap ever. */
 typedef struct hk_heap_s hk_heap_t;
 
 /* Profiles fill a config with a consistent set of policies. */
@@ -134,7 +157,8 @@ typedef struct hk_heap_config_s {
   hk_profile_t profile;          /* preset this config came from. Default SPEED */
   /* prewarm: bytes of SuperSlabs mapped at creation (rounded up to 2 MiB).
    * The first allocations of every class, up to that many bytes in all,
-   * make no syscall. Default 2 MiB (SPEED), 0 (BALANCED, LEAN). */
+   * make no syscall. They are retained: retain_superslabs is raised to
+   * cover them. Default 2 MiB (SPEED), 0 (BALANCED, LEAN). */
   size_t prewarm_bytes;
   int prewarm_touch;             /* nonzero: also fault the pages in. Default 0 */
   hk_decommit_t decommit;        /* Default DONTNEED (SPEED, LEAN), OFF (BALANCED) */
@@ -149,57 +173,85 @@ typedef struct hk_heap_config_s {
   uint32_t region_cache_slots;
   size_t region_cache_max_bytes;
   /* Hard budget for this heap's mapped bytes (0 = none). An allocation that
-   * would exceed it returns NULL with ENOMEM. Must be 0 or >= 2 MiB. */
+   * would exceed it returns NULL with ENOMEM. Must be 0 or >= 2 MiB. It
+   * counts whole SuperSlabs: a request may be refused while live_bytes is
+   * well below it, when no SuperSlab has a free slab for its size class
+   * (docs/policies.md, "Budget"). */
   size_t max_bytes;
   const hk_os_hooks_t *os_hooks; /* NULL = the real OS. Copied at create. */
 } hk_heap_config_t;
 
-/* Fills *cfg with the documented defaults (the SPEED profile). */
+/* Fills *cfg with the documented defaults (the SPEED profile). Does
+ * nothing if cfg is NULL. */
 HK_API void hk_heap_config_init(hk_heap_config_t *cfg);
 
-/* Fills *cfg with a profile's settings. 0, or EINVAL for an unknown profile. */
+/* Fills *cfg with a profile's settings (docs/policies.md has the table).
+ * Returns 0, or EINVAL for cfg NULL or an unknown profile. */
 HK_API int hk_heap_config_preset(hk_heap_config_t *cfg, hk_profile_t profile);
 
-/* NULL if cfg is valid, else a static message naming the bad field. */
+/* NULL if hk_heap_create(cfg) would accept cfg (cfg NULL: the defaults, so
+ * NULL), else a static message naming the bad field. */
 HK_API const char *hk_heap_config_check(const hk_heap_config_t *cfg);
 
-/* Creates a heap. cfg NULL means the defaults. A config it can't honour
- * gives NULL with errno EINVAL (see hk_heap_config_check); no memory gives
- * NULL with ENOMEM. */
+/* Creates a heap. cfg NULL means the defaults; the config is copied. A
+ * config it can't honour gives NULL with errno EINVAL (see
+ * hk_heap_config_check); no memory (or the prewarm refused) gives NULL with
+ * ENOMEM. */
 HK_API HK_NODISCARD hk_heap_t *hk_heap_create(const hk_heap_config_t *cfg);
 
 /* Releases ALL the heap's memory to the OS, live blocks included (arena
- * semantics). No thread may use the heap or its blocks during or after the
- * call. Destroying the default heap (or NULL) does nothing. */
+ * semantics): they must not be used or freed afterwards. No thread may use
+ * the heap or its blocks during the call. hk_heap_destroy(NULL) does
+ * nothing; the default heap, or a handle of a heap already destroyed (or of
+ * none), aborts: "hakmem: heap_destroy(): invalid heap 0x...". */
 HK_API void hk_heap_destroy(hk_heap_t *heap);
 
 /* The process default heap (the one hk_malloc uses). Never NULL. */
 HK_API hk_heap_t *hk_heap_default(void);
 
+/* As hk_malloc, hk_calloc, hk_realloc and hk_aligned_alloc, in heap (NULL:
+ * the default heap). A handle that names no live heap aborts ("invalid
+ * heap"). Errors: NULL with ENOMEM (including heap's max_bytes budget), or
+ * EINVAL for a bad alignment. */
 HK_API HK_MALLOC HK_ALLOC_SIZE(2) HK_NODISCARD void *hk_heap_malloc(hk_heap_t *heap, size_t size);
 HK_API HK_MALLOC HK_ALLOC_SIZE2(2, 3) HK_NODISCARD
 void *hk_heap_calloc(hk_heap_t *heap, size_t n, size_t size);
 /* hk_heap_realloc(heap, NULL, n) allocates in heap; otherwise the block
- * stays in the heap it came from. */
+ * stays in the heap it came from, whatever heap says. */
 HK_API HK_ALLOC_SIZE(3) HK_NODISCARD void *hk_heap_realloc(hk_heap_t *heap, void *p, size_t size);
 HK_API HK_MALLOC HK_ALLOC_SIZE(3) HK_ALLOC_ALIGN(2) HK_NODISCARD
 void *hk_heap_aligned_alloc(hk_heap_t *heap, size_t alignment, size_t size);
 
 /* The heap that owns block p, or NULL if p is not a live hakmem block
- * address (only the SuperSlab/large-segment check is made). */
+ * address (only the SuperSlab/large-segment check is made; never aborts). */
 HK_API hk_heap_t *hk_heap_of(const void *p);
 
 /* ---- memory back to the OS ---------------------------------------------- */
 
-/* Returns everything it can to the OS now: flushes the calling thread's
- * fronts, unmaps empty SuperSlabs and cached large mappings, decommits what
- * must stay mapped. Returns the bytes released (unmapped or decommitted). */
+/* Returns everything it can of heap (NULL: the default heap) to the OS
+ * now: the calling thread's cached slabs and blocks go back to the heap,
+ * the heap's shared cache of freed blocks goes home, empty SuperSlabs and
+ * cached large mappings are unmapped, free slabs that stay mapped are
+ * decommitted. Other threads' caches are untouched. Returns the bytes
+ * released (unmapped or decommitted). A handle that names no live heap
+ * aborts ("invalid heap"). */
 HK_API size_t hk_heap_trim(hk_heap_t *heap);
 HK_API size_t hk_trim(void); /* hk_heap_trim(hk_heap_default()) */
 
 /* ---- statistics ----------------------------------------------------------- */
 
+#define HK_STATS_VERSION 1u
+#define HK_STATS_CLASSES 128 /* room in the per-class arrays; num_classes are used */
+
+/* A heap's statistics, filled by hk_heap_stats. The caller's struct may be
+ * smaller than the library's (a program built against an older header):
+ * the library fills only the first struct_size bytes it was given. */
 typedef struct hk_stats_s {
+  uint32_t struct_size;     /* bytes filled: min(caller's sizeof, the library's) */
+  uint32_t version;         /* HK_STATS_VERSION of the library */
+  /* the heap */
+  hk_profile_t profile;     /* the profile of its config */
+  size_t max_bytes;         /* its budget, 0 = none */
   /* bytes */
   size_t live_bytes;        /* block bytes allocated and not freed (block sizes) */
   /* High-water mark of the bytes of slabs held by threads plus large blocks,
@@ -226,18 +278,26 @@ typedef struct hk_stats_s {
   uint64_t remote_frees;
   uint64_t os_mmap, os_munmap, os_madvise;
   uint64_t os_mmap_failed, os_munmap_failed, os_madvise_failed;
-  /* per size class */
-  size_t class_block_size[HK_NUM_CLASSES];
-  size_t class_live_blocks[HK_NUM_CLASSES];
+  /* per size class: entries 0 .. num_classes - 1 */
+  uint32_t num_classes;
+  size_t class_block_size[HK_STATS_CLASSES];
+  size_t class_live_blocks[HK_STATS_CLASSES];
 } hk_stats_t;
 
-/* Fills *out. 0 on success, EINVAL for NULL arguments. live_bytes is exact
- * when no thread is allocating in the heap concurrently. */
-HK_API int hk_heap_stats(const hk_heap_t *heap, hk_stats_t *out);
+/* Fills out_size bytes of *out (use hk_heap_stats, which passes the size).
+ * Returns 0, or EINVAL if out is NULL, out_size is too small for the first
+ * two fields, or heap (NULL: the default heap) names no live heap. The
+ * figures are exact when no thread allocates or frees in the heap
+ * concurrently. */
+HK_API int hk_heap_stats_sized(const hk_heap_t *heap, hk_stats_t *out, size_t out_size);
+static inline int hk_heap_stats(const hk_heap_t *heap, hk_stats_t *out) {
+  return hk_heap_stats_sized(heap, out, sizeof *out);
+}
 
-/* Writes a readable report (0 on success, else an errno value). */
+/* Writes a readable report, or the same figures as one JSON object, to out
+ * (heap NULL: the default heap). Returns 0, EINVAL (out NULL, or heap names
+ * no live heap) or EIO (a write failed). */
 HK_API int hk_heap_stats_print(const hk_heap_t *heap, FILE *out);
-/* Writes the same figures as one JSON object. */
 HK_API int hk_heap_stats_print_json(const hk_heap_t *heap, FILE *out);
 
 #ifdef __cplusplus

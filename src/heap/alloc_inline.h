@@ -9,15 +9,15 @@
 
 /* The calling thread's front for heap (the default heap's may still be the
  * empty one: its slow path initialises the thread). NULL: out of memory. */
-hk_inline hk__front_t *hk__front_of(hk_heap_t *heap) {
+hk_inline hk__front_t *hk__front_of(hk__heap_t *heap) {
   hk__thread_t *t = hk__tls;
   if (heap == &hk__heap_main) return &t->main;
-  if (hk_likely(atomic_load_explicit(&t->last_heap, memory_order_relaxed) == heap))
+  if (hk_likely(atomic_load_explicit(&t->last_heap, memory_order_relaxed) == heap->handle))
     return t->last_front;
   return hk__front_lookup(heap);
 }
 
-hk_inline void *hk__malloc_in(hk__front_t *f, hk_heap_t *heap, size_t size) {
+hk_inline void *hk__malloc_in(hk__front_t *f, hk__heap_t *heap, size_t size) {
   if (hk_likely(size <= HK_SMALL_MAX)) return hk__front_alloc_small(f, size);
   if (size <= HK_MID_MAX) return hk__front_alloc(f, hk__mid_class(size));
   return hk__alloc_large(heap, size, 0, false);

@@ -5,11 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
-static hk_heap_t *heap_or_default(hk_heap_t *heap) {
-  return heap != NULL ? heap : &hk__heap_main;
-}
-
-hk_noinline void *hk__alloc_large(hk_heap_t *heap, size_t size, size_t align, bool zero) {
+hk_noinline void *hk__alloc_large(hk__heap_t *heap, size_t size, size_t align, bool zero) {
   hk__process_init();
   return hk__large_alloc(&heap->pool, size, align, zero);
 }
@@ -19,7 +15,7 @@ void *hk_malloc(size_t size) { return hk__malloc_default(size); }
 
 void hk_free(void *p) { hk__free_fast(p, "free"); }
 
-static void *calloc_in(hk_heap_t *heap, size_t n, size_t size) {
+static void *calloc_in(hk__heap_t *heap, size_t n, size_t size) {
   size_t total;
   if (__builtin_mul_overflow(n, size, &total)) {
     errno = ENOMEM;
@@ -38,18 +34,18 @@ void *hk_calloc(size_t n, size_t size) { return calloc_in(&hk__heap_main, n, siz
 /* Usable size of a block, aborting on a pointer hakmem never returned. */
 static size_t usable_checked(const void *p, const char *call) {
   hk__seg_t *seg = hk__seg_of(p);
-  if (seg == NULL || seg->magic != HK_SEG_MAGIC) hk__fatal_invalid(call, p, "invalid pointer");
+  if (seg == NULL || seg->magic != HK_SEG_MAGIC) hk__fatal_invalid(call, p, HK_MSG_INVALID);
   if (seg->kind == HK_KIND_LARGE) {
     if (seg->slabs[0].state != HK_SLAB_LARGE || p != hk__large_block(seg))
-      hk__fatal_invalid(call, p, "invalid pointer");
+      hk__fatal_invalid(call, p, HK_MSG_INVALID);
     return hk__large_usable(seg);
   }
   hk__slab_t *s = hk__slab_of(seg, p);
   const uint8_t *bp = p;
   if (bp < s->start || bp >= s->end ||
       !hk__slab_is_block(s, bp, __atomic_load_n(&s->div_limit, __ATOMIC_RELAXED)))
-    hk__fatal_invalid(call, p, "invalid pointer");
-  if (hk__block_is_free(s, p)) hk__fatal_invalid(call, p, "freed block");
+    hk__fatal_invalid(call, p, HK_MSG_INVALID);
+  if (hk__block_is_free(s, p)) hk__fatal_invalid(call, p, HK_MSG_FREED);
   return s->block_size;
 }
 
@@ -58,7 +54,7 @@ size_t hk_usable_size(const void *p) {
   return usable_checked(p, "usable_size");
 }
 
-static void *realloc_in(hk_heap_t *heap, void *p, size_t size) {
+static void *realloc_in(hk__heap_t *heap, void *p, size_t size) {
   if (p == NULL) {
     hk__front_t *f = hk__front_of(heap);
     return f != NULL ? hk__malloc_in(f, heap, size) : NULL;
@@ -75,7 +71,7 @@ static void *realloc_in(hk_heap_t *heap, void *p, size_t size) {
     void *q = hk__large_resize(seg, size);
     if (q != NULL) return q;
   }
-  hk_heap_t *owner = hk__heap_of_pool(seg->pool);
+  hk__heap_t *owner = hk__heap_of_pool(seg->pool);
   hk__front_t *f = hk__front_of(owner);
   void *q = f != NULL ? hk__malloc_in(f, owner, size) : NULL;
   if (q == NULL) return NULL; /* p untouched */
@@ -88,7 +84,7 @@ void *hk_realloc(void *p, size_t size) { return realloc_in(&hk__heap_main, p, si
 
 static bool pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
-static void *aligned_in(hk_heap_t *heap, size_t align, size_t size) {
+static void *aligned_in(hk__heap_t *heap, size_t align, size_t size) {
   if (!pow2(align) || align > HK_MAX_ALIGN) {
     errno = EINVAL;
     return NULL;
@@ -123,37 +119,40 @@ int hk_posix_memalign(void **out, size_t alignment, size_t size) {
 }
 
 /* ---- explicit heaps ------------------------------------------------------------- */
-/* NULL means the default heap; any other heap is not the thread's last. */
-static hk_noinline void *heap_malloc_miss(hk_heap_t *heap, size_t size) {
-  if (heap == NULL) return hk__malloc_default(size);
+/* NULL means the default heap; any other handle is not the thread's last:
+ * it is resolved (an invalid one aborts) and its front looked up. */
+static hk_noinline void *heap_malloc_miss(hk_heap_t *handle, size_t size) {
+  if (handle == NULL) return hk__malloc_default(size);
+  hk__heap_t *heap = hk__heap_resolve(handle, "heap_malloc");
   hk__front_t *f = hk__front_lookup(heap);
   return f != NULL ? hk__malloc_in(f, heap, size) : NULL;
 }
 
 /* The default heap's front is embedded in the thread record, so it is
- * tested first, against the front's own heap field (no address to form):
+ * tested first, against the front's own handle field (no address to form):
  * going through the cache would add a dependent load (last_front) to every
  * allocation, which measured 3-6% slower. A thread still on
- * hk__thread_empty has main.heap NULL, so the default heap misses there and
- * hk_heap_malloc(NULL, n) allocates from the empty front, whose slow path
- * sets the thread up: both right. A user heap then hits the one-entry cache.
- * Every path ends in a tail call. */
+ * hk__thread_empty has main.handle NULL, so the default heap misses there
+ * and hk_heap_malloc(NULL, n) allocates from the empty front, whose slow
+ * path sets the thread up: both right. A user heap then hits the one-entry
+ * cache of handles, which never holds a destroyed heap's. Every path ends
+ * in a tail call. */
 void *hk_heap_malloc(hk_heap_t *heap, size_t size) {
   hk__thread_t *t = hk__tls;
-  if (heap == t->main.heap) return hk__malloc_in(&t->main, &hk__heap_main, size);
+  if (heap == t->main.handle) return hk__malloc_in(&t->main, &hk__heap_main, size);
   if (hk_likely(atomic_load_explicit(&t->last_heap, memory_order_relaxed) == heap))
-    return hk__malloc_in(t->last_front, heap, size);
+    return hk__malloc_in(t->last_front, t->last_front->heap, size);
   return heap_malloc_miss(heap, size);
 }
 
 void *hk_heap_calloc(hk_heap_t *heap, size_t n, size_t size) {
-  return calloc_in(heap_or_default(heap), n, size);
+  return calloc_in(hk__heap_resolve(heap, "heap_calloc"), n, size);
 }
 
 void *hk_heap_realloc(hk_heap_t *heap, void *p, size_t size) {
-  return realloc_in(heap_or_default(heap), p, size);
+  return realloc_in(hk__heap_resolve(heap, "heap_realloc"), p, size);
 }
 
 void *hk_heap_aligned_alloc(hk_heap_t *heap, size_t alignment, size_t size) {
-  return aligned_in(heap_or_default(heap), alignment, size);
+  return aligned_in(hk__heap_resolve(heap, "heap_aligned_alloc"), alignment, size);
 }

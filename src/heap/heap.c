@@ -1,5 +1,6 @@
-/* Heaps as objects: create (validated policy + pool), destroy (arena
- * semantics: every mapping goes, live blocks included), trim. */
+/* Heaps as objects: create (validated policy + pool, a handle),
+ * destroy (arena semantics: every mapping goes, live blocks included),
+ * trim. */
 #include "internal.h"
 
 #include <errno.h>
@@ -8,7 +9,7 @@ const char *hk_version(void) { return HK_VERSION_STRING; }
 
 hk_heap_t *hk_heap_default(void) {
   hk__process_init();
-  return &hk__heap_main;
+  return HK_DEFAULT_HEAP;
 }
 
 hk_heap_t *hk_heap_create(const hk_heap_config_t *cfg) {
@@ -22,7 +23,7 @@ hk_heap_t *hk_heap_create(const hk_heap_config_t *cfg) {
     errno = EINVAL;
     return NULL;
   }
-  hk_heap_t *heap = hk__meta_alloc(sizeof *heap);
+  hk__heap_t *heap = hk__meta_alloc(sizeof *heap);
   if (heap == NULL) {
     errno = ENOMEM;
     return NULL;
@@ -36,28 +37,40 @@ hk_heap_t *hk_heap_create(const hk_heap_config_t *cfg) {
     errno = ENOMEM;
     return NULL;
   }
-  heap->magic = HK_HEAP_MAGIC;
   hk__global_lock();
-  hk__heap_register(heap, true);
+  bool named = hk__handle_open(heap);
+  if (named) hk__heap_register(heap, true);
   hk__global_unlock();
-  return heap;
+  if (!named) { /* 4 M heaps alive at once */
+    hk__pool_destroy(&heap->pool);
+    hk__meta_free(heap, sizeof *heap);
+    errno = ENOMEM;
+    return NULL;
+  }
+  return heap->handle;
 }
 
-/* What a thread's hk_heap_malloc cache holds once its heap is destroyed:
- * an address no caller can pass. */
-static char dead_heap;
-
-void hk_heap_destroy(hk_heap_t *heap) {
-  if (heap == NULL || heap == &hk__heap_main || heap->magic != HK_HEAP_MAGIC) return;
+void hk_heap_destroy(hk_heap_t *handle) {
+  if (handle == NULL) return;
   hk__global_lock();
+  /* Resolved under the lock: of two racing destroys of one heap, the
+   * second finds the handle closed and reports it. */
+  hk__heap_t *heap = hk__heap_lookup(handle);
+  if (heap == NULL || heap == &hk__heap_main) {
+    hk__global_unlock();
+    hk__fatal_invalid("heap_destroy", handle, HK_MSG_INVALID_HEAP);
+  }
+  hk__handle_close(heap);
   /* Fronts of other threads become dead: they must never touch the slabs
-   * about to be unmapped. Their records are freed by their threads. */
+   * about to be unmapped, nor their bins' blocks. Their records are freed
+   * by their threads. */
   for (hk__front_t *f = heap->fronts; f != NULL; f = f->hnext) {
     hk__front_reset(f);
     f->heap = NULL;
+    f->handle = NULL;
     /* Not NULL: hk_heap_malloc(NULL, n) would hit the cache. */
-    hk_heap_t *expect = heap;
-    atomic_compare_exchange_strong_explicit(&f->thread->last_heap, &expect, (hk_heap_t *)(void *)&dead_heap,
+    hk_heap_t *expect = handle;
+    atomic_compare_exchange_strong_explicit(&f->thread->last_heap, &expect, HK_NO_HEAP,
                                             memory_order_relaxed, memory_order_relaxed);
   }
   heap->fronts = NULL;
@@ -65,18 +78,17 @@ void hk_heap_destroy(hk_heap_t *heap) {
   hk__global_unlock();
   hk__pool_destroy(&heap->pool);
   hk__depot_destroy(&heap->pool);
-  heap->magic = 0;
   hk__meta_free(heap, sizeof *heap);
 }
 
 hk_heap_t *hk_heap_of(const void *p) {
   hk__seg_t *seg = hk__seg_of(p);
   if (seg == NULL || seg->magic != HK_SEG_MAGIC) return NULL;
-  return hk__heap_of_pool(seg->pool);
+  return hk__heap_of_pool(seg->pool)->handle;
 }
 
-size_t hk_heap_trim(hk_heap_t *heap) {
-  if (heap == NULL) return 0;
+size_t hk_heap_trim(hk_heap_t *handle) {
+  hk__heap_t *heap = hk__heap_resolve(handle, "heap_trim");
   /* Flushing may already unmap SuperSlabs (retention): count those too. */
   pthread_mutex_lock(&heap->pool.lock);
   size_t mapped_before = heap->pool.mapped;
@@ -103,4 +115,4 @@ size_t hk_heap_trim(hk_heap_t *heap) {
   return flushed + hk__pool_trim(&heap->pool);
 }
 
-size_t hk_trim(void) { return hk_heap_trim(hk_heap_default()); }
+size_t hk_trim(void) { return hk_heap_trim(NULL); }

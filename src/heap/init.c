@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
-struct hk_heap_s hk__heap_main;
+hk__heap_t hk__heap_main;
 
 _Static_assert(sizeof(hk__thread_t) <= 16384 && sizeof(hk__front_t) <= 16384,
                "thread records and fronts are meta blocks (16 KiB at most)");
@@ -18,13 +18,13 @@ _Static_assert(sizeof(hk__thread_t) <= 16384 && sizeof(hk__front_t) <= 16384,
 static pthread_once_t process_once = PTHREAD_ONCE_INIT;
 static pthread_key_t thread_key;
 static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER; /* heaps, fronts lists */
-static struct hk_heap_s *heaps;                                 /* all heaps */
+static hk__heap_t *heaps;                                       /* all heaps */
 
 void hk__global_lock(void) { pthread_mutex_lock(&global_lock); }
 void hk__global_unlock(void) { pthread_mutex_unlock(&global_lock); }
 
 /* Lock order: global -> pool -> arena -> meta; a depot lock is taken alone. */
-void hk__heap_register(struct hk_heap_s *heap, bool on) {
+void hk__heap_register(hk__heap_t *heap, bool on) {
   if (on) {
     heap->prev = NULL;
     heap->next = heaps;
@@ -42,21 +42,21 @@ void hk__heap_register(struct hk_heap_s *heap, bool on) {
  * not reused by the child. */
 static void fork_prepare(void) {
   pthread_mutex_lock(&global_lock);
-  for (struct hk_heap_s *h = heaps; h; h = h->next) pthread_mutex_lock(&h->pool.lock);
+  for (hk__heap_t *h = heaps; h; h = h->next) pthread_mutex_lock(&h->pool.lock);
   hk__arena_lock();
   hk__meta_lock_all();
 }
 static void fork_parent(void) {
   hk__meta_unlock_all();
   hk__arena_unlock();
-  for (struct hk_heap_s *h = heaps; h; h = h->next) pthread_mutex_unlock(&h->pool.lock);
+  for (hk__heap_t *h = heaps; h; h = h->next) pthread_mutex_unlock(&h->pool.lock);
   pthread_mutex_unlock(&global_lock);
 }
 /* The depots' locks are not held across fork (80 per heap): they are leaf
  * locks whose holders leave a consistent depot after every store, so the
  * child starts them afresh (bin.c). */
 static void fork_child(void) {
-  for (struct hk_heap_s *h = heaps; h; h = h->next) hk__depot_after_fork(&h->pool);
+  for (hk__heap_t *h = heaps; h; h = h->next) hk__depot_after_fork(&h->pool);
   fork_parent();
 }
 
@@ -70,8 +70,11 @@ static void process_init_once(void) {
   hk__policy_from_config(&pol, &cfg);
   hk__pool_init(&hk__heap_main.pool, &pol, NULL, &hk__heap_main);
   hk__heap_main.pool.default_heap = true;
-  hk__heap_main.magic = HK_HEAP_MAGIC;
+  hk__global_lock();
+  /* The first handle ever made: slot 0, generation 1 (HK_DEFAULT_HEAP). */
+  hk__handle_open(&hk__heap_main);
   hk__heap_register(&hk__heap_main, true);
+  hk__global_unlock();
   hk__pool_prewarm(&hk__heap_main.pool);
   pthread_key_create(&thread_key, thread_done);
   pthread_atfork(fork_prepare, fork_parent, fork_child);
@@ -80,13 +83,13 @@ static void process_init_once(void) {
 void hk__process_init(void) { pthread_once(&process_once, process_init_once); }
 
 /* Links f into heap's front list (global lock held). */
-static void front_link(struct hk_heap_s *heap, hk__front_t *f) {
+static void front_link(hk__heap_t *heap, hk__front_t *f) {
   f->hprev = NULL;
   f->hnext = heap->fronts;
   if (heap->fronts) heap->fronts->hprev = f;
   heap->fronts = f;
 }
-static void front_unlink(struct hk_heap_s *heap, hk__front_t *f) {
+static void front_unlink(hk__heap_t *heap, hk__front_t *f) {
   if (f->hprev) f->hprev->hnext = f->hnext; else heap->fronts = f->hnext;
   if (f->hnext) f->hnext->hprev = f->hprev;
 }
@@ -102,7 +105,7 @@ hk__thread_t *hk__thread_init(void) {
   t->token = hk__self_token();
   t->serial = atomic_fetch_add_explicit(&serials, 1, memory_order_relaxed) + 1;
   t->last_front = &t->main;
-  atomic_store_explicit(&t->last_heap, &hk__heap_main, memory_order_relaxed);
+  atomic_store_explicit(&t->last_heap, HK_DEFAULT_HEAP, memory_order_relaxed);
   t->live = 1;
   /* On the default heap's front list, so its stats see every thread's bins. */
   hk__global_lock();
@@ -139,7 +142,7 @@ static void thread_done(void *arg) {
 
 /* This thread's front for a user heap, created on first use. Dead fronts
  * (their heap destroyed) are dropped on the way. */
-hk__front_t *hk__front_lookup(struct hk_heap_s *heap) {
+hk__front_t *hk__front_lookup(hk__heap_t *heap) {
   hk__thread_t *t = hk__thread_init();
   if (t == NULL) return NULL;
   if (heap == &hk__heap_main) return &t->main;
@@ -168,7 +171,7 @@ hk__front_t *hk__front_lookup(struct hk_heap_s *heap) {
   hk__global_unlock();
   if (found != NULL) {
     t->last_front = found;
-    atomic_store_explicit(&t->last_heap, heap, memory_order_relaxed);
+    atomic_store_explicit(&t->last_heap, heap->handle, memory_order_relaxed);
   } else {
     errno = ENOMEM;
   }

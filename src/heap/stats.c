@@ -34,7 +34,7 @@ static void not_live(hk_stats_t *out, unsigned c, size_t held) {
  * count them as out; frees into bins are counted by each front until its
  * flush (the ones since its bins' last check in the bins). Global lock
  * held (the front list). */
-static void walk_fronts(const hk_heap_t *heap, hk_stats_t *out) {
+static void walk_fronts(const hk__heap_t *heap, hk_stats_t *out) {
   for (unsigned c = 0; c < HK_NUM_CLASSES; c++)
     not_live(out, c, hk__depot_blocks((hk__pool_t *)&heap->pool, c));
   for (const hk__front_t *f = heap->fronts; f != NULL; f = f->hnext) {
@@ -47,11 +47,14 @@ static void walk_fronts(const hk_heap_t *heap, hk_stats_t *out) {
   }
 }
 
-int hk_heap_stats(const hk_heap_t *heap, hk_stats_t *out) {
-  if (heap == NULL || out == NULL) return EINVAL;
-  hk__process_init();
-  hk__pool_t *pool = (hk__pool_t *)&heap->pool;
+static void fill(hk__heap_t *heap, hk_stats_t *out) {
+  hk__pool_t *pool = &heap->pool;
   memset(out, 0, sizeof *out);
+  out->struct_size = (uint32_t)sizeof *out;
+  out->version = HK_STATS_VERSION;
+  out->profile = pool->policy.profile;
+  out->max_bytes = pool->policy.max_bytes;
+  out->num_classes = HK_NUM_CLASSES;
   for (unsigned c = 0; c < HK_NUM_CLASSES; c++) out->class_block_size[c] = hk__class_size[c];
   hk__global_lock();
   pthread_mutex_lock(&pool->lock);
@@ -63,8 +66,8 @@ int hk_heap_stats(const hk_heap_t *heap, hk_stats_t *out) {
   out->peak_mapped_bytes = pool->peak_mapped;
   out->committed_bytes = pool->committed;
   out->superslabs = pool->n_segs;
-  out->superslabs_empty = pool->n_empty;
-  out->superslabs_decommitted = pool->n_decommitted;
+  out->superslabs_empty = pool->empty.n + pool->decommitted.n;
+  out->superslabs_decommitted = pool->decommitted.n;
   out->large_blocks = pool->n_large;
   out->large_bytes = pool->large_bytes;
   out->region_cache_entries = pool->cache_n;
@@ -78,7 +81,25 @@ int hk_heap_stats(const hk_heap_t *heap, hk_stats_t *out) {
   out->os_mmap_failed = atomic_load(&pool->os.n_mmap_failed);
   out->os_munmap_failed = atomic_load(&pool->os.n_munmap_failed);
   out->os_madvise_failed = atomic_load(&pool->os.n_madvise_failed);
+}
+
+/* A caller built against an older, shorter hk_stats_t gets the prefix it
+ * knows: struct_size says how much was written. */
+int hk_heap_stats_sized(const hk_heap_t *handle, hk_stats_t *out, size_t out_size) {
+  if (out == NULL || out_size < offsetof(hk_stats_t, profile)) return EINVAL;
+  hk__process_init();
+  hk__heap_t *heap = hk__heap_lookup(handle);
+  if (heap == NULL) return EINVAL;
+  hk_stats_t st;
+  fill(heap, &st);
+  size_t n = out_size < sizeof st ? out_size : sizeof st;
+  st.struct_size = (uint32_t)n;
+  memcpy(out, &st, n);
   return 0;
+}
+
+static const char *profile_name(hk_profile_t p) {
+  return p == HK_PROFILE_SPEED ? "speed" : p == HK_PROFILE_BALANCED ? "balanced" : "lean";
 }
 
 /* Field table shared by the text and JSON writers. */
@@ -88,10 +109,13 @@ int hk_heap_stats(const hk_heap_t *heap, hk_stats_t *out) {
   X(region_cache_entries) X(region_cache_bytes) X(remote_frees) X(os_mmap) X(os_munmap)      \
   X(os_madvise) X(os_mmap_failed) X(os_munmap_failed) X(os_madvise_failed)
 
-int hk_heap_stats_print(const hk_heap_t *heap, FILE *out) {
+int hk_heap_stats_print(const hk_heap_t *handle, FILE *out) {
   hk_stats_t st;
-  if (out == NULL || hk_heap_stats(heap, &st) != 0) return EINVAL;
+  hk__heap_t *heap = hk__heap_lookup(handle);
+  if (out == NULL || heap == NULL || hk_heap_stats(handle, &st) != 0) return EINVAL;
   fprintf(out, "hakmem heap \"%s\" (hakmem %s)\n", heap->pool.policy.name, HK_VERSION_STRING);
+  fprintf(out, "  %-24s %s\n", "profile", profile_name(st.profile));
+  fprintf(out, "  %-24s %zu\n", "max_bytes", st.max_bytes);
 #define X(f) fprintf(out, "  %-24s %" PRIu64 "\n", #f, (uint64_t)st.f);
   HK_STATS_FIELDS(X)
 #undef X
@@ -114,12 +138,14 @@ static void json_string(FILE *out, const char *s) {
   fputc('"', out);
 }
 
-int hk_heap_stats_print_json(const hk_heap_t *heap, FILE *out) {
+int hk_heap_stats_print_json(const hk_heap_t *handle, FILE *out) {
   hk_stats_t st;
-  if (out == NULL || hk_heap_stats(heap, &st) != 0) return EINVAL;
+  hk__heap_t *heap = hk__heap_lookup(handle);
+  if (out == NULL || heap == NULL || hk_heap_stats(handle, &st) != 0) return EINVAL;
   fputs("{\"name\":", out);
   json_string(out, heap->pool.policy.name);
   fprintf(out, ",\"version\":\"%s\"", HK_VERSION_STRING);
+  fprintf(out, ",\"profile\":\"%s\",\"max_bytes\":%zu", profile_name(st.profile), st.max_bytes);
 #define X(f) fprintf(out, ",\"" #f "\":%" PRIu64, (uint64_t)st.f);
   HK_STATS_FIELDS(X)
 #undef X

@@ -82,8 +82,9 @@ const char *hk__config_check(const hk_heap_config_t *cfg) {
   return NULL;
 }
 
+/* NULL is the defaults, as for hk_heap_create(NULL): valid. */
 const char *hk_heap_config_check(const hk_heap_config_t *cfg) {
-  if (cfg == NULL) return "config: NULL";
+  if (cfg == NULL) return NULL;
   return hk__config_check(cfg);
 }
 
@@ -96,7 +97,11 @@ void hk__policy_from_config(hk__policy_t *pol, const hk_heap_config_t *cfg) {
   pol->prewarm_touch = cfg->prewarm_touch != 0;
   pol->decommit = cfg->decommit;
   pol->decommit_delay_ms = cfg->decommit_delay_ms;
-  pol->retain_superslabs = cfg->retain_superslabs;
+  /* The prewarmed SuperSlabs are retained: mapping more than retention
+   * keeps would only have them unmapped at the first malloc. */
+  size_t prewarmed = (cfg->prewarm_bytes + HK_SEG_SIZE - 1) / HK_SEG_SIZE;
+  pol->retain_superslabs = cfg->retain_superslabs > prewarmed ? cfg->retain_superslabs
+                                                              : (uint32_t)prewarmed;
   pol->region_cache_slots = cfg->region_cache_slots;
   pol->region_cache_max_bytes = cfg->region_cache_max_bytes;
   pol->max_bytes = cfg->max_bytes;

@@ -173,7 +173,7 @@ void hk__large_free(hk__seg_t *seg, const void *p, const char *call) {
   pthread_mutex_lock(&pool->lock);
   if (s->state != HK_SLAB_LARGE || (const uint8_t *)p != s->start) {
     const char *what = s->state == HK_SLAB_CACHED && (const uint8_t *)p == s->start
-                           ? "double free" : "invalid pointer";
+                           ? HK_MSG_DOUBLE_FREE : HK_MSG_INVALID;
     pthread_mutex_unlock(&pool->lock);
     hk__fatal_invalid(call, p, what);
   }

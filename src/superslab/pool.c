@@ -22,6 +22,19 @@ static void seg_remove(hk__seg_t **head, hk__seg_t *s) {
   if (s->next) s->next->prev = s->prev;
   s->next = s->prev = NULL;
 }
+static void list_push(hk__seg_list_t *l, hk__seg_t *s) {
+  s->prev = NULL;
+  s->next = l->head;
+  if (l->head) l->head->prev = s; else l->tail = s;
+  l->head = s;
+  l->n++;
+}
+static void list_remove(hk__seg_list_t *l, hk__seg_t *s) {
+  if (s->prev) s->prev->next = s->next; else l->head = s->next;
+  if (s->next) s->next->prev = s->prev; else l->tail = s->prev;
+  s->next = s->prev = NULL;
+  l->n--;
+}
 static void slab_push(hk__slab_t **head, hk__slab_t *s) {
   s->prev = NULL;
   s->next = *head;
@@ -93,7 +106,7 @@ static size_t slab_colour(const hk__slab_t *s, unsigned cls, uint32_t bsize, siz
 
 /* ---- init / destroy ----------------------------------------------------------- */
 void hk__pool_init(hk__pool_t *pool, const hk__policy_t *policy, const hk_os_hooks_t *hooks,
-                   void *owner_heap) {
+                   struct hk__heap_s *owner_heap) {
   pthread_mutex_init(&pool->lock, NULL);
   hk__os_init(&pool->os, hooks);
   pool->policy = *policy;
@@ -118,32 +131,29 @@ void hk__pool_unmap_seg(hk__pool_t *pool, hk__seg_t *seg) {
 
 void hk__pool_destroy(hk__pool_t *pool) {
   pthread_mutex_lock(&pool->lock);
-  hk__seg_t *lists[3] = {pool->segs, pool->empty_segs, pool->large};
-  for (int i = 0; i < 3; i++) {
+  hk__seg_t *lists[4] = {pool->segs, pool->empty.head, pool->decommitted.head, pool->large};
+  for (int i = 0; i < 4; i++) {
     for (hk__seg_t *s = lists[i], *n; s != NULL; s = n) {
       n = s->next;
       hk__pool_unmap_seg(pool, s);
     }
   }
-  pool->segs = pool->empty_segs = pool->large = NULL;
+  pool->segs = pool->large = NULL;
+  pool->empty = pool->decommitted = (hk__seg_list_t){0};
   hk__region_cache_release(pool, 0, 0);
   pthread_mutex_unlock(&pool->lock);
   pthread_mutex_destroy(&pool->lock);
 }
 
 /* ---- SuperSlab creation and formatting ------------------------------------------ */
+static bool evict_oldest_empty(hk__pool_t *pool);
+
 bool hk__pool_budget(hk__pool_t *pool, size_t more) {
   size_t max = pool->policy.max_bytes;
   if (max == 0 || pool->mapped + more <= max) return true;
   /* Make room from what is only cached before refusing. */
   hk__region_cache_release(pool, 0, 0);
-  while (pool->empty_segs != NULL && pool->mapped + more > max) {
-    hk__seg_t *s = pool->empty_segs;
-    seg_remove(&pool->empty_segs, s);
-    pool->n_empty--;
-    if (s->decommitted) pool->n_decommitted--;
-    pool->n_segs--;
-    hk__pool_unmap_seg(pool, s);
+  while (pool->mapped + more > max && evict_oldest_empty(pool)) {
   }
   return pool->mapped + more <= max;
 }
@@ -269,47 +279,57 @@ static void slab_format(hk__slab_t *s, unsigned cls) {
 static void seg_became_empty(hk__pool_t *pool, hk__seg_t *seg) {
   for (unsigned i = 0; i < seg->nslabs; i++) slab_remove(&pool->free_slabs[seg->kind], hk__seg_slab(seg, i));
   seg_remove(&pool->segs, seg);
-  seg_push(&pool->empty_segs, seg);
-  pool->n_empty++;
+  list_push(&pool->empty, seg);
   seg->empty_since_ms = hk__os_now_ms();
 }
 
-static void enforce_policy(hk__pool_t *pool) {
+/* Eviction: the oldest retained empty SuperSlab is unmapped (the oldest
+ * decommitted one, else the oldest committed one). False if none. */
+static bool evict_oldest_empty(hk__pool_t *pool) {
+  hk__seg_list_t *l = pool->decommitted.tail != NULL ? &pool->decommitted : &pool->empty;
+  hk__seg_t *s = l->tail;
+  if (s == NULL) return false;
+  list_remove(l, s);
+  pool->n_segs--;
+  hk__pool_unmap_seg(pool, s);
+  return true;
+}
+
+/* Decommit: committed empty SuperSlabs empty for the delay or longer, the
+ * oldest first; the first one not due yet ends the pass. */
+static void decommit_due(hk__pool_t *pool) {
   const hk__policy_t *pol = &pool->policy;
-  /* Retention: the most recently emptied segments stay (list head). */
-  while (pool->n_empty > pol->retain_superslabs) {
-    hk__seg_t *last = pool->empty_segs;
-    while (last->next) last = last->next;
-    seg_remove(&pool->empty_segs, last);
-    pool->n_empty--;
-    if (last->decommitted) pool->n_decommitted--;
-    pool->n_segs--;
-    hk__pool_unmap_seg(pool, last);
-  }
-  if (pol->decommit == HK_DECOMMIT_OFF || pool->n_empty == pool->n_decommitted) return;
+  if (pol->decommit == HK_DECOMMIT_OFF || pool->empty.tail == NULL) return;
   uint64_t now = pol->decommit_delay_ms ? hk__os_now_ms() : 0;
-  for (hk__seg_t *s = pool->empty_segs; s != NULL; s = s->next) {
-    if (s->decommitted) continue;
-    if (pol->decommit_delay_ms && now - s->empty_since_ms < pol->decommit_delay_ms) continue;
-    if (hk__os_decommit(&pool->os, (uint8_t *)s + HK_SEG_HEADER_SIZE,
-                        s->map_size - HK_SEG_HEADER_SIZE, pol->decommit)) {
-      s->decommitted = 1;
-      pool->n_decommitted++;
-      hk__seg_commit(pool, s, (ptrdiff_t)HK_SEG_HEADER_SIZE - (ptrdiff_t)s->committed);
-      for (unsigned i = 0; i < s->nslabs; i++) hk__seg_slab(s, i)->dirty = 0;
-    }
+  for (hk__seg_t *s; (s = pool->empty.tail) != NULL;) {
+    if (pol->decommit_delay_ms && now - s->empty_since_ms < pol->decommit_delay_ms) return;
+    if (!hk__os_decommit(&pool->os, (uint8_t *)s + HK_SEG_HEADER_SIZE,
+                         s->map_size - HK_SEG_HEADER_SIZE, pol->decommit))
+      return; /* the kernel refused: try again on a later pass */
+    list_remove(&pool->empty, s);
+    list_push(&pool->decommitted, s);
+    s->decommitted = 1;
+    hk__seg_commit(pool, s, (ptrdiff_t)HK_SEG_HEADER_SIZE - (ptrdiff_t)s->committed);
+    for (unsigned i = 0; i < s->nslabs; i++) hk__seg_slab(s, i)->dirty = 0;
   }
 }
 
+/* Retention, then decommit. Each evicted or decommitted SuperSlab costs
+ * O(1), so a pass costs what it changes. */
+static void enforce_policy(hk__pool_t *pool) {
+  while (pool->empty.n + pool->decommitted.n > pool->policy.retain_superslabs)
+    evict_oldest_empty(pool);
+  decommit_due(pool);
+}
+
+/* Reuse: the most recently emptied committed SuperSlab (its pages are the
+ * likeliest still resident), else the most recently decommitted one. */
 static hk__seg_t *take_empty_seg(hk__pool_t *pool, unsigned kind) {
-  hk__seg_t *seg = pool->empty_segs;
+  hk__seg_list_t *l = pool->empty.head != NULL ? &pool->empty : &pool->decommitted;
+  hk__seg_t *seg = l->head;
   if (seg == NULL) return NULL;
-  seg_remove(&pool->empty_segs, seg);
-  pool->n_empty--;
-  if (seg->decommitted) {
-    seg->decommitted = 0;
-    pool->n_decommitted--;
-  }
+  list_remove(l, seg);
+  seg->decommitted = 0;
   /* Counted as committed again as a whole (pages come back as touched);
    * this also covers slabs a trim decommitted one by one. */
   hk__seg_commit(pool, seg, (ptrdiff_t)seg->map_size - (ptrdiff_t)seg->committed);
@@ -371,7 +391,7 @@ hk__slab_t *hk__pool_acquire(hk__pool_t *pool, unsigned cls) {
   s->state = HK_SLAB_OWNED;
   pool->active += slab_bytes(s);
   if (pool->active > pool->peak_active) pool->peak_active = pool->active;
-  if (pool->n_empty > 0) enforce_policy(pool); /* delayed decommits come due here */
+  if (pool->empty.n > 0) enforce_policy(pool); /* delayed decommits come due here */
   pthread_mutex_unlock(&pool->lock);
   return s;
 }
@@ -413,8 +433,7 @@ bool hk__pool_prewarm(hk__pool_t *pool) {
       for (size_t off = HK_SEG_HEADER_SIZE; off < HK_SEG_SIZE; off += HK_PAGE)
         ((volatile uint8_t *)seg)[off] = 0;
     }
-    seg_push(&pool->empty_segs, seg);
-    pool->n_empty++;
+    list_push(&pool->empty, seg);
     seg->empty_since_ms = hk__os_now_ms();
   }
   pthread_mutex_unlock(&pool->lock);
@@ -437,14 +456,10 @@ size_t hk__pool_trim(hk__pool_t *pool) {
       }
     }
   }
-  for (hk__seg_t *s = pool->empty_segs, *n; s != NULL; s = n) {
-    n = s->next;
-    seg_remove(&pool->empty_segs, s);
-    pool->n_empty--;
-    if (s->decommitted) pool->n_decommitted--;
-    pool->n_segs--;
-    released += s->map_size;
-    hk__pool_unmap_seg(pool, s);
+  while (pool->empty.tail != NULL || pool->decommitted.tail != NULL) {
+    hk__seg_list_t *l = pool->decommitted.tail != NULL ? &pool->decommitted : &pool->empty;
+    released += l->tail->map_size;
+    evict_oldest_empty(pool);
   }
   /* FREE slabs inside segments still in use: decommit what was touched. */
   for (hk__seg_t *seg = pool->segs; seg != NULL; seg = seg->next) {

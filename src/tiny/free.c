@@ -10,16 +10,6 @@
 
 #include "tiny/front_inline.h"
 
-_Noreturn hk_cold void hk__fatal_invalid(const char *call, const void *p, const char *what) {
-  char msg[160];
-  int n = snprintf(msg, sizeof msg, "hakmem: %s(): %s %p\n", call, what, p);
-  if (n > 0) {
-    ssize_t w = write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
-    (void)w;
-  }
-  abort();
-}
-
 /* p (a block boundary of slab s) is free: for free (double free) and
  * realloc, which must not resize a block that is not live. A free block,
  * wherever it waits (its slab's free or xfree list, or a bin of any
@@ -88,8 +78,9 @@ static void remote_push(hk__slab_t *s, hk__block_t *b, hk__front_t *f) {
 hk_inline hk__front_t *front_for(hk__thread_t *t, const hk__slab_t *s) {
   if (!t->live) return NULL;
   if (s->default_heap) return &t->main;
-  struct hk_heap_s *heap = hk__heap_of_pool(s->seg->pool);
-  return atomic_load_explicit(&t->last_heap, memory_order_relaxed) == heap ? t->last_front : NULL;
+  hk__heap_t *heap = hk__heap_of_pool(s->seg->pool);
+  return atomic_load_explicit(&t->last_heap, memory_order_relaxed) == heap->handle ? t->last_front
+                                                                                 : NULL;
 }
 
 /* A free by a thread that does not own s, whose class is not in bin mode
@@ -132,7 +123,7 @@ static hk_noinline void free_foreign(hk__slab_t *s, hk__block_t *b, hk__front_t 
 static hk_noinline hk__slab_t *slab_unmapped(void *p, const char *call) {
   if (p == NULL) return NULL;
   hk__seg_t *seg = hk__seg_of(p);
-  if (seg == NULL || seg->magic != HK_SEG_MAGIC) hk__fatal_invalid(call, p, "invalid pointer");
+  if (seg == NULL || seg->magic != HK_SEG_MAGIC) hk__fatal_invalid(call, p, HK_MSG_INVALID);
   if (seg->kind == HK_KIND_LARGE) {
     hk__large_free(seg, p, call);
     return NULL;
@@ -157,9 +148,9 @@ static hk_noinline void free_general(void *p, const char *call, hk__slab_t *s) {
     if (s == NULL) return;
   }
   uintptr_t owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
-  if (!is_block(s, p)) hk__fatal_invalid(call, p, "invalid pointer");
+  if (!is_block(s, p)) hk__fatal_invalid(call, p, HK_MSG_INVALID);
   hk__block_t *b = p;
-  if (hk__block_is_free(s, p)) hk__fatal_invalid(call, p, "double free of");
+  if (hk__block_is_free(s, p)) hk__fatal_invalid(call, p, HK_MSG_DOUBLE_FREE);
 #ifdef HK_CHECKED
   hk__poison_block(s, p);
 #endif
@@ -192,9 +183,9 @@ hk_noinline void hk__free_slow(void *p, const char *call) {
   if (hk_likely(s != NULL)) {
     hk__slab_t *bin = hk__tls->main.cur[s->cls];
     if (hk_likely(bin->state == HK_SLAB_BIN) && hk_likely(s->default_heap)) {
-      if (hk_unlikely(!is_block(s, p))) hk__fatal_invalid(call, p, "invalid pointer");
+      if (hk_unlikely(!is_block(s, p))) hk__fatal_invalid(call, p, HK_MSG_INVALID);
       hk__block_t *b = p;
-      if (hk_unlikely(hk__block_is_free(s, p))) hk__fatal_invalid(call, p, "double free of");
+      if (hk_unlikely(hk__block_is_free(s, p))) hk__fatal_invalid(call, p, HK_MSG_DOUBLE_FREE);
 #ifdef HK_CHECKED
       hk__poison_block(s, p);
 #endif

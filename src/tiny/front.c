@@ -19,7 +19,7 @@ hk__thread_t hk__thread_empty = {.main = {.direct = {[0 ... HK_SMALL_MAX] = EMPT
                                           .cur = {[0 ... HK_NUM_CLASSES - 1] = EMPTY},
                                           .head = {[0 ... HK_NUM_CLASSES - 1] = EMPTY},
                                           .thread = &hk__thread_empty},
-                                 .last_heap = &hk__heap_main,
+                                 .last_heap = HK_NO_HEAP,
                                  .last_front = &hk__thread_empty.main};
 __thread hk__thread_t *hk__tls __attribute__((tls_model("initial-exec"))) = &hk__thread_empty;
 
@@ -88,9 +88,10 @@ void hk__front_reset(hk__front_t *f) {
   if (f->bins != NULL) hk__bins_reset(f);
 }
 
-void hk__front_init(hk__front_t *f, struct hk_heap_s *heap, hk__thread_t *t) {
+void hk__front_init(hk__front_t *f, hk__heap_t *heap, hk__thread_t *t) {
   hk__front_reset(f);
   f->heap = heap;
+  f->handle = heap->handle;
   f->thread = t;
   f->pin = heap->pool.policy.keep_one_slab;
 }
