@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Compare hakmem with glibc, mimalloc, jemalloc, tcmalloc and a floor
-# allocator on the bench/ workloads; print a table and write
-# docs/benchmarks.md + docs/benchmarks.png.
+# allocator on the bench/ workloads; print the tables and write
+# benchmarks.md + benchmarks.png into BUILD_DIR/report/ (docs/ with
+# --update-docs: the committed figures come from a --full run).
 #
-#   bash bench/compare.sh --quick        # 3 reps, small runs (< 3 min on 2 cores)
-#   bash bench/compare.sh --full         # 7 reps, standard sizes, + callgrind and micro lanes
+#   bash bench/compare.sh --quick        # 3 reps, small runs (README: how long)
+#   bash bench/compare.sh --full --update-docs   # 7 reps, standard sizes, + callgrind and micro
 #   options: --callgrind / --no-callgrind, --micro / --no-micro (Google
-#            Benchmark microbenchmarks per allocator), --reps N
-#            --build-dir DIR --out DIR (default docs/) --no-install --no-build
+#            Benchmark microbenchmarks per allocator), --reps N, --update-docs,
+#            --build-dir DIR --out DIR (default BUILD_DIR/report) --no-install --no-build
 #
 # Raw results stay in BUILD_DIR/bench-results/. Benchmarks never fail on
 # performance: the exit status is nonzero only if nothing could be measured.
@@ -19,11 +20,11 @@ REPS=""
 CALLGRIND=""
 MICRO=""
 BUILD_DIR="$ROOT/build-bench"
-OUT_DIR="$ROOT/docs"
+OUT_DIR=""
 INSTALL=1
 BUILD=1
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -36,6 +37,7 @@ while [ $# -gt 0 ]; do
     --reps) REPS="$2"; shift ;;
     --build-dir) BUILD_DIR="$2"; shift ;;
     --out) OUT_DIR="$2"; shift ;;
+    --update-docs) OUT_DIR="$ROOT/docs" ;;
     --no-install) INSTALL=0 ;;
     --no-build) BUILD=0 ;;
     -h|--help) usage; exit 0 ;;
@@ -44,6 +46,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 
+[ -n "$OUT_DIR" ] || OUT_DIR="$BUILD_DIR/report"
 log() { printf '[compare] %s\n' "$*" >&2; }
 START_TIME=$(date +%s)
 LIBDIR=/usr/lib/x86_64-linux-gnu
@@ -352,7 +355,7 @@ ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "n/a"; }
   echo "cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
   echo "nproc=$(nproc)"
   echo "kernel=$(uname -r)"
-  echo "commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo uncommitted)"
+  echo "commit=$(git -C "$ROOT" describe --always --dirty --abbrev=7 2>/dev/null || echo unknown)"
   echo "version.hakmem=$(sed -n 's/^#define HK_VERSION_STRING "\(.*\)"/\1/p' "$ROOT/include/hakmem/hakmem.h")"
   echo "version.glibc=$(ver libc6)"
   echo "version.mimalloc=$(ver libmimalloc2.0)"

@@ -48,6 +48,14 @@ def ordered_unique(seq):
     return out
 
 
+PAIRED_NOTE = ("Ratios (\"vs mimalloc\", \"vs best peer\") are taken within each repetition, "
+               "whose runs are back to back, then the median over repetitions; (min-max) is "
+               "their spread. A ratio can differ from the ratio of the two medians shown: "
+               "the machine drifts between fast and slow states across repetitions.")
+VERDICT_NOTE = ("met: yes / no from the median; \"within noise\" when the spread over the "
+                "repetitions has values on both sides of the goal.")
+
+
 def qualify(raw, max_ns):
     """Keeps, for the lanes measured with a ping-pong beside each run, the
     repetitions in which every run's ping-pong was at most max_ns (both
@@ -114,10 +122,12 @@ def aggregate(raw, sysc):
     # are back to back), then the median over repetitions: this machine
     # drifts between states for seconds at a time, and a per-rep ratio
     # cancels what a ratio of medians keeps.
-    by_rep = {}
+    by_rep, rss_rep = {}, {}
     for r in raw:
         if r["throughput"]:
             by_rep.setdefault((r["workload"], r["allocator"]), {})[r["rep"]] = float(r["throughput"])
+        if r["rss_kb"]:
+            rss_rep.setdefault((r["workload"], r["allocator"]), {})[r["rep"]] = float(r["rss_kb"])
     for r in rows:
         mine = by_rep.get((r["workload"], r["allocator"]), {})
         base = by_rep.get((r["workload"], BASELINE), {})
@@ -144,6 +154,15 @@ def aggregate(raw, sysc):
             r["rss_vs_best"], r["rss_best_peer"] = r["rss_mib"] / v, p
         else:
             r["rss_vs_best"], r["rss_best_peer"] = None, None
+        # The same per repetition, for its spread.
+        mine_rss = rss_rep.get((r["workload"], r["allocator"]), {})
+        per = []
+        for k, v in mine_rss.items():
+            peers = [rss_rep.get((r["workload"], p), {}).get(k) for p in PEERS]
+            peers = [x for x in peers if x]
+            if peers:
+                per.append(v / min(peers))
+        r["rss_vs_best_spread"] = spread(per)
     return workloads, allocators, rows
 
 
@@ -151,15 +170,30 @@ def fmt(v, spec, none="-"):
     return none if v is None else format(v, spec)
 
 
+def verdict(ok, v, lo=None, hi=None):
+    """yes / no from the median, or "within noise" when the spread over the
+    repetitions (lo..hi) has values on both sides of the goal."""
+    if v is None:
+        return None
+    if lo is not None and hi is not None and ok(lo) != ok(hi):
+        return "within noise"
+    return "yes" if ok(v) else "no"
+
+
+def fmt_spread(v, lo, hi, spec=".2f"):
+    return fmt(v, spec) + (f" ({lo:{spec}}-{hi:{spec}})" if lo is not None and hi is not None else "")
+
+
 def table_lines(rows, markdown):
-    head = ["workload", "allocator", "M ops/s (median)", "vs mimalloc", "CV %",
+    head = ["workload", "allocator", "M ops/s (median)", "vs mimalloc (min-max)", "CV %",
             "peak RSS MiB", "syscalls/op"]
     body = []
     for r in rows:
         tp = fmt(r["median"] / 1e6 if r["median"] else None, ".2f", "FAILED")
         if r["failed"] and r["median"]:
             tp += f" ({r['failed']} failed)"
-        body.append([r["workload"], r["allocator"], tp, fmt(r["ratio"], ".2f"),
+        lo, hi = r["ratio_spread"]
+        body.append([r["workload"], r["allocator"], tp, fmt_spread(r["ratio"], lo, hi),
                      fmt(r["cv"], ".1f"), fmt(r["rss_mib"], ".1f"), fmt(r["sys_per_op"], ".2e")])
     if markdown:
         out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -222,23 +256,24 @@ def steady_per_op(steady):
 def best_peer_lines(rows, qualified, max_ns):
     """One line per lane: hakmem (preload) against the best peer."""
     head = ["lane", "hakmem vs best peer (median, min-max)", "best peer", "peak RSS MiB",
-            "RSS vs best peer", "reps in parallel"]
+            "RSS vs best peer (min-max) [peer]", "reps in parallel"]
     body = []
     for r in rows:
         if r["allocator"] != "hakmem":
             continue
         lo, hi = r["vs_best_spread"]
         q = qualified.get(r["workload"])
-        body.append([r["workload"],
-                     fmt(r["vs_best"], ".2f") + (f" ({lo:.2f}-{hi:.2f})" if lo is not None else ""),
+        rlo, rhi = r["rss_vs_best_spread"]
+        body.append([r["workload"], fmt_spread(r["vs_best"], lo, hi),
                      r["best_peer"] or "-", fmt(r["rss_mib"], ".1f"),
-                     fmt(r["rss_vs_best"], ".2f") + (f" ({r['rss_best_peer']})" if r["rss_best_peer"] else ""),
+                     fmt_spread(r["rss_vs_best"], rlo, rhi)
+                     + (f" [{r['rss_best_peer']}]" if r["rss_best_peer"] else ""),
                      f"{q[0]} of {q[1]}" if q else "-"])
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + \
            ["| " + " | ".join(b) + " |" for b in body]
 
 
-def remote_target_lines(rows, cg):
+def remote_target_lines(rows, cg, markdown=True):
     """The cross-thread targets: hakmem (preload) against the best peer."""
     idx = {(r["workload"], r["allocator"]): r for r in rows}
 
@@ -248,35 +283,36 @@ def remote_target_lines(rows, cg):
 
     T = []
 
-    def add(what, target, v, ok, extra=""):
-        T.append((what, target, fmt(v, ".2f") + extra, None if v is None else ok(v)))
+    def add(what, target, key, wl, ok):
+        v = get(wl, key)
+        lo, hi = get(wl, key + "_spread") or (None, None)
+        T.append((what, target, fmt_spread(v, lo, hi), verdict(ok, v, lo, hi)))
 
     for wl in ("mt_remote_50", "larson", "handoff"):
-        lo, hi = get(wl, "vs_best_spread") or (None, None)
-        add(f"{wl}, 2 threads: throughput vs the best peer", ">= 1.0", get(wl, "vs_best"),
-            lambda v: v >= 1.0, f" ({lo:.2f}-{hi:.2f})" if lo is not None else "")
+        add(f"{wl}, 2 threads: throughput vs the best peer", ">= 1.0", "vs_best", wl, lambda v: v >= 1.0)
     for wl in ("mt_remote_50_t4", "mt_remote_50_t8", "larson_t4", "larson_t8"):
-        lo, hi = get(wl, "vs_best_spread") or (None, None)
-        add(f"{wl}: throughput vs the best peer", ">= 0.9", get(wl, "vs_best"),
-            lambda v: v >= 0.9, f" ({lo:.2f}-{hi:.2f})" if lo is not None else "")
+        add(f"{wl}: throughput vs the best peer", ">= 0.9", "vs_best", wl, lambda v: v >= 0.9)
     mt = [(wl, get(wl, "rss_vs_best")) for wl in ("mt_remote_50", "larson", "handoff", "mt_remote_50_t4",
                                                   "mt_remote_50_t8", "larson_t4", "larson_t8")]
     mt = [(w, v) for w, v in mt if v is not None]
     if mt:
         w, v = max(mt, key=lambda x: x[1])
-        T.append(("peak RSS vs the best peer, every lane above (worst)", "<= 1.3", f"{v:.2f} ({w})", v <= 1.3))
+        lo, hi = get(w, "rss_vs_best_spread")
+        T.append(("peak RSS vs the best peer, every lane above (worst)", "<= 1.3",
+                  f"{fmt_spread(v, lo, hi)} ({w})", verdict(lambda x: x <= 1.3, v, lo, hi)))
     for wl in ("free_only_consumer", "node_window"):
-        add(f"{wl}: peak RSS vs the best peer", "<= 2.0", get(wl, "rss_vs_best"), lambda v: v <= 2.0)
+        add(f"{wl}: peak RSS vs the best peer", "<= 2.0", "rss_vs_best", wl, lambda v: v <= 2.0)
     ir = {}
     for r in cg:
         try:
             ir[r["allocator"]] = int(r["ir"]) / int(r["ops"])
         except (ValueError, KeyError, ZeroDivisionError):
             pass
-    add("random_mixed Ir/op, preload (before the cross-thread work: 50.73)", "<= 51.23",
-        ir.get("hakmem"), lambda v: v <= 51.23)
-    head = ["figure (hakmem, preload)", "goal", "measured", "met"]
-    body = [[w, g, m, "-" if ok is None else ("yes" if ok else "no")] for w, g, m, ok in T]
+    v = ir.get("hakmem")
+    T.append(("random_mixed Ir/op, preload (before the cross-thread work: 50.73)", "<= 51.23",
+              fmt(v, ".2f"), verdict(lambda x: x <= 51.23, v)))
+    head = ["figure (hakmem, preload)", "goal", "measured (median, min-max)", "met"]
+    body = [[w, g, m, "-" if ok is None else ok] for w, g, m, ok in T]
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + \
            ["| " + " | ".join(b) + " |" for b in body]
 
@@ -316,17 +352,25 @@ def target_lines(rows, cg, micro, steady=None):
                for a in [ratio(r["workload"], r["allocator"], "rss")] if a is not None]
     worst = max(rss_all, key=lambda x: x[1]) if rss_all else None
 
-    T = []  # (what, target, measured text, met or None)
+    T = []  # (what, target, measured text, verdict or None)
 
-    def add(what, target, v, ok, spec=".2f"):
-        T.append((what, target, fmt(v, spec), None if v is None else ok(v)))
+    def add(what, target, v, ok, spec=".2f", spread=(None, None)):
+        lo, hi = spread
+        T.append((what, target, fmt_spread(v, lo, hi, spec) if lo is not None else fmt(v, spec),
+                  None if v is None or ok(v) is None else verdict(ok, v, lo, hi)))
+
+    def sp(wl, al="hakmem"):
+        r = idx.get((wl, al))
+        return r["ratio_spread"] if r else (None, None)
 
     add("random_mixed Ir/op above floor, hakmem / mimalloc", "<= 0.5", ir_ratio, lambda v: v <= 0.5)
-    add("random_mixed throughput, preload", ">= 1.05", ratio("random_mixed"), lambda v: v >= 1.05)
+    add("random_mixed throughput, preload", ">= 1.05", ratio("random_mixed"), lambda v: v >= 1.05,
+        spread=sp("random_mixed"))
     add("random_mixed throughput, direct hk_heap_malloc", ">= 1.15",
-        ratio("random_mixed", "hakmem-direct"), lambda v: v >= 1.15)
+        ratio("random_mixed", "hakmem-direct"), lambda v: v >= 1.15,
+        spread=sp("random_mixed", "hakmem-direct"))
     add("(reference) random_mixed throughput of the floor lane: the loop over a no-op allocator",
-        "-", ratio("random_mixed", "floor"), lambda v: None)
+        "-", ratio("random_mixed", "floor"), lambda v: None, spread=sp("random_mixed", "floor"))
     add("random_mixed peak RSS", "<= 1.2", ratio("random_mixed", key="rss"), lambda v: v <= 1.2)
     if "hakmem" in steady:
         add("random_mixed syscalls/op after warm-up (strace: longer run minus shorter)",
@@ -335,17 +379,17 @@ def target_lines(rows, cg, micro, steady=None):
         add("random_mixed syscalls/op (short strace run, start-up included)", "<= 1e-8 after warm-up",
             (idx.get(("random_mixed", "hakmem")) or {}).get("sys_per_op"), lambda v: None, ".2e")
     for wl in ("random_mixed_medium", "random_mixed_wide", "mt_remote_0", "mt_remote_50", "larson"):
-        add(f"{wl} throughput, preload", ">= 1.0", ratio(wl), lambda v: v >= 1.0)
+        add(f"{wl} throughput, preload", ">= 1.0", ratio(wl), lambda v: v >= 1.0, spread=sp(wl))
     if pairs:
         bad = [f"{sz} B ({r:.2f})" for sz, r in pairs if r > 1.0]
         T.append(("malloc+free pair 16-1024 B, ns", "<= 1.0 at every size",
                   f"{len(pairs) - len(bad)} of {len(pairs)} sizes <= 1.0"
-                  + (("; above: " + ", ".join(bad)) if bad else ""), not bad))
+                  + (("; above: " + ", ".join(bad)) if bad else ""), "no" if bad else "yes"))
     if worst:
         T.append(("peak RSS, every workload (worst)", "<= 1.5",
-                  f"{worst[1]:.2f} ({worst[0]})", worst[1] <= 1.5))
-    head = ["figure (hakmem vs mimalloc)", "goal", "measured", "met"]
-    body = [[w, g, m, "-" if ok is None else ("yes" if ok else "no")] for w, g, m, ok in T]
+                  f"{worst[1]:.2f} ({worst[0]})", "yes" if worst[1] <= 1.5 else "no"))
+    head = ["figure (hakmem vs mimalloc)", "goal", "measured (median, min-max)", "met"]
+    body = [[w, g, m, "-" if ok is None else ok] for w, g, m, ok in T]
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + \
            ["| " + " | ".join(b) + " |" for b in body]
 
@@ -384,47 +428,62 @@ def micro_lines(micro, markdown):
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [head] + body]
 
 
-def write_plot(workloads, allocators, rows, png, datadir):
-    """Two clustered bar charts: throughput ratio vs mimalloc, peak RSS."""
+KEY = {"hakmem": "hakmem (LD_PRELOAD)", "hakmem-direct": "hakmem-direct (hk_heap_malloc, static link)",
+       "floor": "floor (no-op allocator)"}
+
+
+def write_plot(workloads, allocators, rows, png, datadir, meta=None):
+    """Two clustered bar charts: throughput ratio vs mimalloc with the
+    min-max over repetitions as error bars, and peak RSS."""
+    meta = meta or {}
     idx = {(r["workload"], r["allocator"]): r for r in rows}
     # One file per panel: columnheader() reads the first row of the file.
     dats = {}
     for key in ("ratio", "rss_mib"):
         dats[key] = os.path.join(datadir, f"chart_{key}.dat")
         with open(dats[key], "w") as f:
-            f.write("workload " + " ".join(f'"{a}"' for a in allocators) + "\n")
+            names = [f'"{KEY.get(a, a)}"' for a in allocators]
+            if key == "ratio":  # value, low, high per allocator
+                names = [x for n in names for x in (n, '"lo"', '"hi"')]
+            f.write("workload " + " ".join(names) + "\n")
             for wl in workloads:
                 cells = []
                 for al in allocators:
                     r = idx.get((wl, al))
                     v = r[key] if r else None
                     cells.append("?" if v is None else f"{v:.4f}")
+                    if key == "ratio":
+                        lo, hi = r["ratio_spread"] if r else (None, None)
+                        cells += ["?" if lo is None else f"{lo:.4f}", "?" if hi is None else f"{hi:.4f}"]
                 f.write(f'"{wl}" ' + " ".join(cells) + "\n")
     n = len(allocators)
     ext = os.path.splitext(png)[1].lower()
     term = ("set terminal svg size 1200,900 dynamic font 'sans,11'" if ext == ".svg"
             else "set terminal pngcairo size 1200,900 font 'sans,10'")
+    run = (f"{meta.get('mode', '?')} run, {meta.get('reps', '?')} repetitions, "
+           f"commit {meta.get('commit', '?')}, {meta.get('date', '')}")
     gp = os.path.join(datadir, "chart.gp")
     with open(gp, "w") as f:
         f.write(f"""{term}
 set output '{png}'
 set datafile missing '?'
 set style data histogram
-set style histogram cluster gap 1
 set style fill solid 0.85 border -1
 set boxwidth 0.9
 set key outside right top vertical
 set grid ytics
-set xtics rotate by -15 noenhanced
-set bmargin 5
+set xtics rotate by -30 noenhanced
+set bmargin 8
 set key noenhanced
-set multiplot layout 2,1
-set title 'Throughput relative to mimalloc (higher is better)'
+set multiplot layout 2,1 title "hakmem benchmarks: {run}" noenhanced
+set title 'Throughput relative to mimalloc (higher is better): median of per-repetition ratios, bars min-max'
+set style histogram errorbars gap 1 lw 1
 set ylabel 'ratio'
 set yrange [0:*]
 set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead dashtype 2 lc rgb 'black'
-plot for [i=2:{n + 1}] '{dats["ratio"]}' using i:xtic(1) title columnheader(i)
-set title 'Peak RSS (lower is better)'
+plot for [i=0:{n - 1}] '{dats["ratio"]}' using (column(2+3*i)):(column(3+3*i)):(column(4+3*i)):xtic(1) title columnheader(2+3*i)
+set title 'Peak RSS (lower is better): median over repetitions'
+set style histogram cluster gap 1
 set ylabel 'MiB'
 unset arrow 1
 set logscale y
@@ -454,7 +513,7 @@ def write_markdown(path, meta, rows, cg, chart, notes, micro, steady=None, quali
     max_ns = meta.get("pingpong_max_ns", "400")
     L += ["", "## Cross-thread targets", ""]
     L += remote_target_lines(rows, cg)
-    L += ["", "Ratios to the best peer: in each repetition, hakmem's throughput over "
+    L += ["", VERDICT_NOTE, "", "Ratios to the best peer: in each repetition, hakmem's throughput over "
           "the best of glibc, mimalloc, jemalloc and tcmalloc in that repetition; the "
           "median over repetitions and, in brackets, the lowest and highest. Peak RSS "
           "against the peer with the lowest. Multi-thread lanes count only repetitions "
@@ -463,7 +522,7 @@ def write_markdown(path, meta, rows, cg, chart, notes, micro, steady=None, quali
     L += best_peer_lines(rows, qualified or {}, max_ns)
     L += ["", "## Single-thread targets", ""]
     L += target_lines(rows, cg, micro, steady)
-    L += ["", "The speed and footprint goals, each beside this run's figure: ratios "
+    L += ["", VERDICT_NOTE, "", "The speed and footprint goals, each beside this run's figure: ratios "
           "to mimalloc (throughput above 1 is faster, RSS and ns below 1 are "
           "better). Lanes this run skipped show `-`. Syscalls after warm-up: "
           "random_mixed traced with strace at 1/40 and at the full op count; "
@@ -510,8 +569,8 @@ def write_markdown(path, meta, rows, cg, chart, notes, micro, steady=None, quali
           "is what allocation costs beyond the benchmark loop itself.", "",
           "## Reproducing", "",
           "```sh",
-          "bash bench/compare.sh --quick      # this table, about 1-2 minutes on 2 cores",
-          "bash bench/compare.sh --full       # 7 reps, standard sizes, callgrind + microbenchmarks",
+          "bash bench/compare.sh --quick      # into build-bench/report/ (README: how long)",
+          "bash bench/compare.sh --full --update-docs  # these figures: 7 reps, callgrind, microbenchmarks",
           "bash bench/soak.sh --seconds 600   # RSS/throughput drift and latency percentiles",
           "build-bench/bench/bench_random_mixed_hk 20000000 400 1",
           "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2 build-bench/bench/bench_random_mixed 20000000 400 1",
@@ -547,9 +606,17 @@ def main():
     raw, qualified = qualify(raw, max_ns)
     workloads, allocators, rows = aggregate(raw, read_csv(a.syscalls))
     print("\n".join(table_lines(rows, markdown=False)))
-    print("\nhakmem against the best peer (ratio: median over repetitions, min-max):")
+    print("\n" + PAIRED_NOTE)
+    print("\nhakmem against the best peer:")
     for line in best_peer_lines(rows, qualified, meta.get("pingpong_max_ns", "400")):
         print(line)
+    print("\nCross-thread targets:")
+    for line in remote_target_lines(rows, cg):
+        print(line)
+    print("\nSingle-thread targets (ratios to mimalloc):")
+    for line in target_lines(rows, cg, read_micro(a.micro_dir), read_csv(a.steady)):
+        print(line)
+    print("\n" + VERDICT_NOTE)
     for wl, (k, n) in sorted(qualified.items()):
         if k == 0:
             print(f"report: {wl}: no repetition ran with both cores in parallel "
@@ -564,7 +631,7 @@ def main():
         print("\n".join(micro_lines(micro, markdown=False)))
     chart_ok = False
     if a.chart:
-        chart_ok = write_plot(workloads, allocators, rows, os.path.abspath(a.chart), a.workdir)
+        chart_ok = write_plot(workloads, allocators, rows, os.path.abspath(a.chart), a.workdir, meta)
     if a.md:
         notes = []
         if a.notes and os.path.exists(a.notes):
