@@ -27,13 +27,11 @@ uint64_t hk__os_now_ms(void);
  * readable zeros with readable), no commit charge. NULL if refused. */
 void *hk__os_reserve(hk__os_t *os, size_t size, size_t align, bool readable);
 /* Resizes a mapping (real OS only) without copying its pages: in place, or
- * moved to an align-aligned range. The new address, or NULL (unchanged). */
-void *hk__os_remap(hk__os_t *os, void *p, size_t old_size, size_t new_size, size_t align);
-/* Part of a reservation made read-write (zero-filled) or back to
- * inaccessible; counted in os as an mmap and an munmap. */
-bool hk__os_commit_fixed(hk__os_t *os, void *p, size_t size);
-bool hk__os_release_fixed(hk__os_t *os, void *p, size_t size);
-size_t hk__os_address_space_limit(void); /* RLIMIT_AS, SIZE_MAX if none */
+ * moved to an align-aligned range that prepare(to) accepted first. The new
+ * address, or NULL (unchanged). */
+void *hk__os_remap(hk__os_t *os, void *p, size_t old_size, size_t new_size, size_t align,
+                   bool (*prepare)(const void *to));
+void hk__os_dontdump(void *p, size_t size); /* left out of core files (best effort) */
 
 /* ---- os/fatal.c: "hakmem: <call>(): <what> <p>" on stderr, then abort. ----- */
 _Noreturn __attribute__((noreturn)) void hk__fatal_invalid(const char *call, const void *p,
@@ -50,18 +48,75 @@ void hk__meta_free(void *p, size_t size);
 void hk__meta_lock_all(void);   /* fork */
 void hk__meta_unlock_all(void);
 
-/* ---- superslab/segmap.c -------------------------------------------------------- */
-extern _Atomic uint8_t hk__segmap[HK_SEGMAP_SIZE];
-void hk__segmap_set(const void *seg, unsigned slab_shift); /* 0: unregister */
+/* ---- superslab/map.c: the pointer map (see map.c) ---------------------------
+ * An owner word and a slab word per 64 KiB granule of a 48-bit address
+ * space, in chunks of 2^HK_MAP_CHUNK_SHIFT granules reserved as they are
+ * first needed; every other address reads zeros. insert enters a laid-out
+ * SuperSlab (all its granules; a LARGE one its first), owner 0, reserving
+ * its chunk if needed (false: the OS refused); update rewrites the slabs
+ * after a new layout; remove clears them, before the SuperSlab is
+ * unmapped. All three only while the SuperSlab holds no block, its pool
+ * lock held. cover reserves the chunk for p without entering anything. */
+#define HK_MAP_CHUNK_SHIFT 19                              /* 2^19 granules: 32 GiB */
+#define HK_MAP_TOP ((size_t)1 << (32 - HK_MAP_CHUNK_SHIFT)) /* top entries: 48-bit space */
+#define HK_MAP_SLABS ((uintptr_t)sizeof(uintptr_t) << HK_MAP_CHUNK_SHIFT) /* slab array offset */
+#define HK_MAP_BIN ((uintptr_t)1) /* owner tag: thread pointers are aligned, bit 0 is free */
+extern uint8_t *hk__map_top[HK_MAP_TOP];
+void hk__map_init(void); /* idempotent; also run by a constructor */
+bool hk__map_insert(hk__seg_t *seg);
+void hk__map_update(hk__seg_t *seg);
+void hk__map_remove(hk__seg_t *seg);
+bool hk__map_cover(const void *p);
+void hk__map_lock(void);   /* fork */
+void hk__map_unlock(void);
+/* The one writer of slab->owner: the record's and the map's copies (the
+ * map's tagged with HK_MAP_BIN if bin). */
+void hk__slab_set_owner(hk__slab_t *s, uintptr_t owner, bool bin);
 
-/* Segment of a pointer if the segment map knows it, else NULL. */
-hk_inline hk__seg_t *hk__seg_of(const void *p) {
-  uintptr_t idx = (uintptr_t)p >> HK_SEG_SHIFT;
-  if (hk_unlikely(idx >= HK_SEGMAP_SIZE ||
-                  atomic_load_explicit(&hk__segmap[idx], memory_order_relaxed) == 0))
-    return NULL;
-  return (hk__seg_t *)((uintptr_t)p & ~(uintptr_t)HK_SEG_MASK);
+/* Where p's entry is: its owner word at base + 8 * g, its slab word
+ * HK_MAP_SLABS further on. */
+typedef struct hk__map_pos_s {
+  uintptr_t base; /* p's top entry: its chunk minus its first granule's offset */
+  uintptr_t g;    /* p's granule, bits 16..47 of p */
+} hk__map_pos_t;
+
+/* Two shifts and one load, for any p. On x86-64 the shifts are written
+ * out: compilers otherwise spend one or two more instructions on the
+ * 32-bit truncation (free's fast path runs this on every call). */
+hk_inline hk__map_pos_t hk__map_pos(const void *p) {
+  uintptr_t g, i;
+#if defined(__x86_64__) && defined(__GNUC__)
+  __asm__("shr $16, %0\n\tmov %k0, %k1\n\tshr $19, %k0"
+          : "=r"(i), "=&r"(g)
+          : "0"((uintptr_t)p));
+  _Static_assert(HK_GRANULE_SHIFT == 16 && HK_MAP_CHUNK_SHIFT == 19, "the shifts above");
+#else
+  g = (uint32_t)((uintptr_t)p >> HK_GRANULE_SHIFT);
+  i = g >> HK_MAP_CHUNK_SHIFT;
+#endif
+  return (hk__map_pos_t){(uintptr_t)__atomic_load_n(&hk__map_top[i], __ATOMIC_RELAXED), g};
 }
+hk_inline uintptr_t hk__map_owner(hk__map_pos_t e) {
+  return atomic_load_explicit((_Atomic uintptr_t *)(e.base + e.g * sizeof(uintptr_t)),
+                              memory_order_relaxed);
+}
+/* p's slab word. The empty asm keeps g in its register: without it gcc
+ * keeps 8 * g in another one for this load, one instruction more. */
+hk_inline hk__slab_t **hk__map_slab_word(hk__map_pos_t e) {
+#if defined(__GNUC__)
+  __asm__("" : "+r"(e.g));
+#endif
+  return (hk__slab_t **)(e.base + HK_MAP_SLABS + e.g * sizeof(uintptr_t));
+}
+/* Acquire: the slab's fields as they were when its entry was written. */
+hk_inline hk__slab_t *hk__map_slab_at(hk__map_pos_t e) {
+  return __atomic_load_n(hk__map_slab_word(e), __ATOMIC_ACQUIRE);
+}
+/* The slab record of the granule p is in (a LARGE block's for its first
+ * granule), or NULL where hakmem has nothing. p must not be NULL before
+ * the map is initialised. */
+hk_inline hk__slab_t *hk__map_slab(const void *p) { return hk__map_slab_at(hk__map_pos(p)); }
+
 /* Slab i of a SuperSlab (i < nslabs): the record of its first granule. */
 hk_inline hk__slab_t *hk__seg_slab(const hk__seg_t *seg, unsigned i) {
   return &seg->slabs[i << (seg->slab_shift - HK_GRANULE_SHIFT)];
@@ -70,68 +125,16 @@ hk_inline hk__slab_t *hk__seg_slab(const hk__seg_t *seg, unsigned i) {
 hk_inline unsigned hk__slab_index(const hk__slab_t *s) {
   return (unsigned)(s - s->seg->slabs) >> (s->seg->slab_shift - HK_GRANULE_SHIFT);
 }
-/* The slab p (a pointer into seg's first 2 MiB) falls in. */
-hk_inline hk__slab_t *hk__slab_of(hk__seg_t *seg, const void *p) {
-  unsigned shift = seg->slab_shift;
-  return &seg->slabs[(((uintptr_t)p - (uintptr_t)seg) >> shift) << (shift - HK_GRANULE_SHIFT)];
-}
 /* p, inside slab s's region and below s->end, is a block boundary among
  * the first blocks that bound (a div_limit) admits. Lemire's test, as in
  * the free fast path: no division. */
 hk_inline bool hk__slab_is_block(const hk__slab_t *s, const void *p, uint64_t bound) {
   return (uint64_t)((const uint8_t *)p - s->start) * s->div_magic < bound;
 }
-/* ---- superslab/gmap.c ---------------------------------------------------------------
- * The granule map (see types.h). set enters every granule of a SMALL or
- * MID SuperSlab, owner 0 (no-op if there is no map or its page could not
- * be made writable: that SuperSlab's frees take the slow path); clear
- * removes them, before the SuperSlab is unmapped. Both only while the
- * SuperSlab holds no block, its pool's lock held. */
-extern hk__gmap_view_t hk__gmap;
-void hk__gmap_init(void); /* reserves the map once; idempotent */
-void hk__gmap_set(hk__seg_t *seg);
-void hk__gmap_clear(hk__seg_t *seg);
-/* The one writer of slab->owner: the record's and the map's copies (the
- * map's tagged with HK_GMAP_BIN if bin). */
-void hk__slab_set_owner(hk__slab_t *s, uintptr_t owner, bool bin);
-/* p's entry: a shift, a mask and an add, for any p. The mask is loaded
- * before the base (the compiler barrier; x86 keeps loads in order), which
- * is what makes the map's publication safe (gmap.c). */
-hk_inline const hk__gmap_entry_t *hk__gmap_entry(const void *p) {
-  uintptr_t off = ((uintptr_t)p >> HK_GMAP_SHIFT) & hk__gmap.mask;
-  __asm__ __volatile__("" ::: "memory");
-  return (const hk__gmap_entry_t *)(hk__gmap.base + off);
-}
-/* The slab of the SMALL/MID SuperSlab p points into, if that SuperSlab is
- * in the map; else NULL (no SuperSlab there, LARGE, or not in the map). */
-hk_inline hk__slab_t *hk__gmap_slab(const void *p) {
-  return __atomic_load_n(&hk__gmap_entry(p)->slab, __ATOMIC_ACQUIRE);
-}
-
-/* The slab of p, a block of a SMALL or MID SuperSlab that is known valid
- * (a bin's, say): the granule map, else the SuperSlab header. */
-hk_inline hk__slab_t *hk__slab_lookup(const void *p) {
-  hk__slab_t *s = hk__gmap_slab(p);
-  if (s != NULL) return s;
-  return hk__slab_of((hk__seg_t *)((uintptr_t)p & ~(uintptr_t)HK_SEG_MASK), p);
-}
-
 /* The key of the free blocks of slab s (see hk__block_t): the address of
  * its record, unique per slab, never a block, and the base register free
  * addresses the slab's fields from anyway. */
 hk_inline uintptr_t hk__slab_key(const hk__slab_t *s) { return (uintptr_t)s; }
-
-/* ---- superslab/arena.c -------------------------------------------------------------
- * Slots are 2 MiB-aligned SuperSlabs inside the arena reservation. take maps
- * one read-write (counted in os) and returns it with its records (zeroed),
- * or NULL when there is no arena or it is full: the caller then maps the
- * SuperSlab elsewhere. give returns a slot (its records zeroed) to the
- * reservation; false if the kernel refused, and the slot is never reused.
- * Arena lock inside pool locks. */
-void *hk__arena_take(hk__os_t *os, hk__slab_t **records);
-bool hk__arena_give(hk__os_t *os, void *seg);
-void hk__arena_lock(void);   /* fork */
-void hk__arena_unlock(void);
 
 /* ---- superslab/pool.c ------------------------------------------------------------ */
 void hk__pool_init(hk__pool_t *pool, const hk__policy_t *policy,
@@ -163,7 +166,9 @@ size_t hk__large_usable(const hk__seg_t *seg);
 void *hk__large_block(const hk__seg_t *seg);
 void hk__region_cache_release(hk__pool_t *pool, size_t keep_n, size_t keep_bytes); /* lock held */
 void hk__pool_unmap_seg(hk__pool_t *pool, hk__seg_t *seg); /* lock held; pool.c */
-hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size, bool arena_ok); /* lock held; pool.c */
+hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size); /* lock held; pool.c */
+/* seg, laid out, into the pointer map; else it is unmapped (ENOMEM). Lock held. */
+bool hk__pool_enter_seg(hk__pool_t *pool, hk__seg_t *seg);
 bool hk__pool_budget(hk__pool_t *pool, size_t more); /* lock held; may drop cached memory */
 void hk__seg_commit(hk__pool_t *pool, hk__seg_t *seg, ptrdiff_t delta); /* lock held */
 

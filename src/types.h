@@ -5,7 +5,7 @@
  *     plus counters of those calls. The only code that calls mmap/munmap/madvise.
  *   Meta (src/os/meta.c): a tiny internal allocator for thread records, fronts
  *     and heap records. Never returns memory to the OS; never calls malloc.
- *   SuperSlab (hk__seg_t, src/superslab): a 2 MiB-aligned chunk whose header
+ *   SuperSlab (hk__seg_t, src/superslab): a 2 MiB-aligned mapping whose header
  *     sits at its start, so `p & ~HK_SEG_MASK` finds it from any block. Kinds:
  *       SMALL: 32 slabs of 64 KiB (block sizes <= 8 KiB),
  *       MID:   4 slabs of 512 KiB (block sizes 8..64 KiB),
@@ -13,25 +13,16 @@
  *              longer than 2 MiB but the block starts in its first 2 MiB.
  *   Granule: 64 KiB of a SuperSlab. Each has a slab record; a SMALL slab is
  *     one granule, a MID slab eight, whose first granule's record is the
- *     slab's (the other seven records are unused).
- *   Granule map (hk__gmap, src/superslab/gmap.c): free's lookup. An entry
- *     per granule of the whole 47-bit address space (a 32 GiB reservation,
- *     written only where SuperSlabs are): the granule's slab and a copy of
- *     its owner, which free tests before it touches the slab. Where no
- *     SMALL/MID SuperSlab is, the entry is zero (owner 0). Any pointer
- *     finds a readable entry, with no range check and no branch; without
- *     the map (address space refused) every lookup reads one zero entry and
- *     free takes the slow path: slower, never wrong.
- *   Arena (src/superslab/arena.c): one process-wide reservation that SMALL
- *     and MID SuperSlabs of heaps without OS hooks are cut from, with their
- *     slab records in META (8 KiB per 2 MiB slot), which is never unmapped.
- *     SuperSlabs outside it (OS hooks, or the arena full or not available)
- *     keep their records in their header.
- *   Segment map (hk__segmap): one byte per 2 MiB of address space, nonzero
- *     where a SuperSlab starts. The slow paths check it before touching a
- *     header, so foreign pointers are reported instead of dereferenced.
+ *     slab's (the other seven records are unused). Records sit in the
+ *     SuperSlab's header (HK_SEG_HEADER_SIZE).
+ *   Pointer map (hk__map_top, src/superslab/map.c): from any address to its
+ *     granule's slab record and a copy of that slab's owner, which free
+ *     tests before it touches the slab. Two levels; the chunks of the
+ *     second are reserved as SuperSlabs land in their range, and every
+ *     address without one reads zeros (owner 0, slab NULL): "nothing here".
+ *     The only structure that says a pointer is hakmem's.
  *   Slab (hk__slab_t): one part of a SuperSlab holding blocks of one size
- *     class. Its metadata (the slab record) is in META or the header.
+ *     class. Its metadata (the slab record) is in the header.
  *   Block: what the user gets. A free block holds its list link in word 0.
  *   Pool (hk__pool_t, src/superslab/pool.c): one heap's SuperSlabs, its empty
  *     slabs, its unowned partly-used slabs, its large blocks and region cache.
@@ -80,21 +71,15 @@
 #define HK_SEG_SHIFT 21
 #define HK_SEG_SIZE ((size_t)1 << HK_SEG_SHIFT)
 #define HK_SEG_MASK (HK_SEG_SIZE - 1)
-#define HK_SEGMAP_SIZE ((size_t)1 << (47 - HK_SEG_SHIFT)) /* 47-bit user space */
 
 #define HK_SMALL_SLAB_SHIFT 16 /* 64 KiB */
 #define HK_MID_SLAB_SHIFT 19   /* 512 KiB */
 #define HK_SMALL_BLOCK_MAX 8192u
 #define HK_MAX_SLABS (HK_SEG_SIZE >> HK_SMALL_SLAB_SHIFT) /* 32 */
-#define HK_SEG_HEADER_SIZE 8192u /* header (+ records outside the arena), page aligned */
+#define HK_SEG_HEADER_SIZE 8192u /* header and slab records, page aligned */
 #define HK_GRANULE_SHIFT 16      /* a slab record per 64 KiB */
 #define HK_SEG_GRANULES (HK_SEG_SIZE >> HK_GRANULE_SHIFT) /* 32 records per SuperSlab */
 #define HK_RECORDS_OFF 128u      /* records in the header: after hk__seg_t */
-/* The arena's META holds a slab record per granule (8 KiB per slot). */
-#define HK_META_SHIFT 8 /* META bytes = arena bytes >> 8 */
-/* The granule map: an entry per granule below 2^47. */
-#define HK_GMAP_ENTRIES ((uintptr_t)1 << (47 - HK_GRANULE_SHIFT))
-#define HK_GMAP_SHIFT (HK_GRANULE_SHIFT - 4) /* p >> 12, masked: the entry's byte offset */
 #define HK_LARGE_OFFSET 512u     /* block offset in a LARGE segment (align <= 512) */
 #define HK_REMAP_COPY_MAX ((size_t)1 << 20) /* large realloc: copy into a cached region up to this */
 #define HK_PAGE 4096u
@@ -162,6 +147,7 @@ typedef struct hk__policy_s {
 
 /* ---- SuperSlabs and slabs ---------------------------------------------------- */
 enum { HK_KIND_SMALL = 0, HK_KIND_MID = 1, HK_KIND_LARGE = 2 };
+enum { HK_SLAB_DEFAULT_HEAP = 1, HK_SLAB_LARGE_BLOCK = 2 }; /* hk__slab_t flags */
 /* slab->state changes only under the pool lock, so the pool may read it
  * while owners run. Owned vs detached is told by owner/xfree, not here. */
 enum {
@@ -230,9 +216,11 @@ typedef struct hk__slab_s {
   uint32_t block_size;
   uint16_t capacity;        /* blocks (at most 4096: 64 KiB of 16 B blocks) */
   uint8_t cls;              /* here, not in the first line: remote frees read it */
-  /* 1: a slab of the default heap, so a free by another thread finds its
-   * bin with no load of the pool. Set when the slab is laid out. */
-  uint8_t default_heap;
+  /* HK_SLAB_DEFAULT_HEAP: a slab of the default heap, so a free by another
+   * thread finds its bin with no load of the pool (set when the slab is
+   * laid out); HK_SLAB_LARGE_BLOCK: the record of a LARGE block (live or
+   * cached), which free hands to superslab/large.c. */
+  uint8_t flags;
   /* Third line: the owner's slow paths. */
   _Alignas(64) uint8_t *bump; /* next never-carved block */
   uint32_t carve_n;         /* blocks per carve (pool.c: carve_blocks) */
@@ -249,15 +237,13 @@ typedef struct hk__seg_s {
   uint16_t nslabs;
   uint32_t used_slabs;      /* slabs not FREE (pool lock) */
   uint8_t decommitted;      /* empty and decommitted */
-  uint8_t in_arena;         /* an arena slot: records in META */
-  uint8_t in_gmap;          /* its granules are in the granule map */
   struct hk__pool_s *pool;
   size_t map_size;          /* bytes mapped from the segment start */
   struct hk__seg_s *next, *prev;
   uint64_t empty_since_ms;
   size_t committed;         /* bytes of this segment counted in pool->committed */
-  /* HK_SEG_GRANULES records, in META or at seg + HK_RECORDS_OFF; a LARGE
-   * segment has only record 0 (its block starts at HK_LARGE_OFFSET). */
+  /* HK_SEG_GRANULES records at seg + HK_RECORDS_OFF; a LARGE segment has
+   * only record 0 (its block starts at HK_LARGE_OFFSET). */
   hk__slab_t *slabs;
 } hk__seg_t;
 
@@ -270,24 +256,6 @@ _Static_assert(HK_RECORDS_OFF + HK_SEG_GRANULES * sizeof(hk__slab_t) <= HK_SEG_H
                "header fits");
 _Static_assert(HK_RECORDS_OFF + sizeof(hk__slab_t) <= HK_LARGE_OFFSET,
                "a LARGE record ends before its block");
-
-/* A granule map entry: the granule's slab (the first granule's record for
- * a MID slab) and a copy of slab->owner, kept in step by
- * hk__slab_set_owner, with HK_GMAP_BIN added while the owner keeps the
- * slab's class in bin mode. {0, NULL} where no SMALL/MID SuperSlab is. */
-#define HK_GMAP_BIN ((uintptr_t)1) /* thread pointers are aligned: bit 0 is free */
-typedef struct hk__gmap_entry_s {
-  _Atomic uintptr_t owner;
-  hk__slab_t *slab;
-} hk__gmap_entry_t;
-
-/* The granule map as free() reads it: one cache line. Until the map
- * exists, mask is 0 and base points at a zero entry, so every lookup
- * reads that entry. Each field changes once, base first (see gmap.c). */
-typedef struct hk__gmap_view_s {
-  uintptr_t mask;           /* byte-offset mask: (HK_GMAP_ENTRIES - 1) * 16, or 0 */
-  uint8_t *base;            /* the map: entry i at base + 16 * i */
-} __attribute__((aligned(64))) hk__gmap_view_t;
 
 /* One class of a heap's depot (tiny/bin.c): chains of free blocks that
  * bins had no room for, for other threads' bins to take whole. */

@@ -31,16 +31,17 @@ static void *calloc_in(hk__heap_t *heap, size_t n, size_t size) {
 
 void *hk_calloc(size_t n, size_t size) { return calloc_in(&hk__heap_main, n, size); }
 
-/* Usable size of a block, aborting on a pointer hakmem never returned. */
-static size_t usable_checked(const void *p, const char *call) {
-  hk__seg_t *seg = hk__seg_of(p);
-  if (seg == NULL || seg->magic != HK_SEG_MAGIC) hk__fatal_invalid(call, p, HK_MSG_INVALID);
-  if (seg->kind == HK_KIND_LARGE) {
-    if (seg->slabs[0].state != HK_SLAB_LARGE || p != hk__large_block(seg))
-      hk__fatal_invalid(call, p, HK_MSG_INVALID);
-    return hk__large_usable(seg);
+/* Usable size of block p (not NULL), and its slab record in *slab;
+ * aborts on a pointer that is no live block. */
+static size_t usable_checked(const void *p, const char *call, hk__slab_t **slab) {
+  hk__slab_t *s = *slab = hk__map_slab(p);
+  if (s == NULL) hk__fatal_invalid(call, p, HK_MSG_INVALID);
+  if (s->flags & HK_SLAB_LARGE_BLOCK) {
+    if (s->state != HK_SLAB_LARGE || p != hk__large_block(s->seg))
+      hk__fatal_invalid(call, p, s->state == HK_SLAB_CACHED && p == hk__large_block(s->seg)
+                                     ? HK_MSG_FREED : HK_MSG_INVALID);
+    return hk__large_usable(s->seg);
   }
-  hk__slab_t *s = hk__slab_of(seg, p);
   const uint8_t *bp = p;
   if (bp < s->start || bp >= s->end ||
       !hk__slab_is_block(s, bp, __atomic_load_n(&s->div_limit, __ATOMIC_RELAXED)))
@@ -51,7 +52,8 @@ static size_t usable_checked(const void *p, const char *call) {
 
 size_t hk_usable_size(const void *p) {
   if (p == NULL) return 0;
-  return usable_checked(p, "usable_size");
+  hk__slab_t *s;
+  return usable_checked(p, "usable_size", &s);
 }
 
 static void *realloc_in(hk__heap_t *heap, void *p, size_t size) {
@@ -59,15 +61,16 @@ static void *realloc_in(hk__heap_t *heap, void *p, size_t size) {
     hk__front_t *f = hk__front_of(heap);
     return f != NULL ? hk__malloc_in(f, heap, size) : NULL;
   }
-  size_t usable = usable_checked(p, "realloc");
+  hk__slab_t *s;
+  size_t usable = usable_checked(p, "realloc", &s);
   if (size == 0) { /* glibc: free and return NULL */
     hk__free_fast(p, "realloc");
     return NULL;
   }
   /* In place while it fits and does not waste more than half the block. */
   if (size <= usable && (size > usable / 2 || usable <= 128)) return p;
-  hk__seg_t *seg = hk__seg_of(p);
-  if (seg->kind == HK_KIND_LARGE && size > HK_MID_MAX) {
+  hk__seg_t *seg = s->seg;
+  if ((s->flags & HK_SLAB_LARGE_BLOCK) && size > HK_MID_MAX) {
     void *q = hk__large_resize(seg, size);
     if (q != NULL) return q;
   }

@@ -81,10 +81,13 @@ void hk_heap_destroy(hk_heap_t *handle) {
   hk__meta_free(heap, sizeof *heap);
 }
 
+/* Any address the pointer map knows: every granule of a SuperSlab, the
+ * first of a large block. */
 hk_heap_t *hk_heap_of(const void *p) {
-  hk__seg_t *seg = hk__seg_of(p);
-  if (seg == NULL || seg->magic != HK_SEG_MAGIC) return NULL;
-  return hk__heap_of_pool(seg->pool)->handle;
+  if (p == NULL) return NULL;
+  hk__map_init();
+  hk__slab_t *s = hk__map_slab(p);
+  return s != NULL ? hk__heap_of_pool(s->seg->pool)->handle : NULL;
 }
 
 size_t hk_heap_trim(hk_heap_t *handle) {

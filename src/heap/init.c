@@ -23,7 +23,7 @@ static hk__heap_t *heaps;                                       /* all heaps */
 void hk__global_lock(void) { pthread_mutex_lock(&global_lock); }
 void hk__global_unlock(void) { pthread_mutex_unlock(&global_lock); }
 
-/* Lock order: global -> pool -> arena -> meta; a depot lock is taken alone. */
+/* Lock order: global -> pool -> map -> meta; a depot lock is taken alone. */
 void hk__heap_register(hk__heap_t *heap, bool on) {
   if (on) {
     heap->prev = NULL;
@@ -43,12 +43,12 @@ void hk__heap_register(hk__heap_t *heap, bool on) {
 static void fork_prepare(void) {
   pthread_mutex_lock(&global_lock);
   for (hk__heap_t *h = heaps; h; h = h->next) pthread_mutex_lock(&h->pool.lock);
-  hk__arena_lock();
+  hk__map_lock();
   hk__meta_lock_all();
 }
 static void fork_parent(void) {
   hk__meta_unlock_all();
-  hk__arena_unlock();
+  hk__map_unlock();
   for (hk__heap_t *h = heaps; h; h = h->next) pthread_mutex_unlock(&h->pool.lock);
   pthread_mutex_unlock(&global_lock);
 }

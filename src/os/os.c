@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -104,13 +103,19 @@ void *hk__os_reserve(hk__os_t *os, size_t size, size_t align, bool readable) {
 
 /* No hooks may be in use (they have no remap). In place first: a shrink
  * always is, a growth when the pages after the mapping are free. Else the
- * pages move, without a copy, to a fresh range aligned to align. */
-void *hk__os_remap(hk__os_t *os, void *p, size_t old_size, size_t new_size, size_t align) {
+ * pages move, without a copy, to a fresh range aligned to align, once
+ * prepare accepts it. */
+void *hk__os_remap(hk__os_t *os, void *p, size_t old_size, size_t new_size, size_t align,
+                   bool (*prepare)(const void *to)) {
   void *q = mremap(p, old_size, new_size, 0);
   atomic_fetch_add_explicit(&os->n_mmap, 1, memory_order_relaxed);
   if (q != MAP_FAILED) return q;
   void *to = new_size > old_size ? hk__os_reserve(os, new_size, align, false) : NULL;
   if (to == NULL) return NULL;
+  if (!prepare(to)) {
+    hk__os_unmap(os, to, new_size);
+    return NULL;
+  }
   q = mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, to);
   atomic_fetch_add_explicit(&os->n_mmap, 1, memory_order_relaxed);
   if (q == MAP_FAILED) {
@@ -125,33 +130,13 @@ void *hk__os_remap(hk__os_t *os, void *p, size_t old_size, size_t new_size, size
   return q;
 }
 
-/* mprotect, not mmap(MAP_FIXED): a failed call leaves the range as it was,
- * never a hole some other mapping could fill. Released ranges are fresh
- * anonymous memory (below), so what becomes accessible is zero-filled. */
-bool hk__os_commit_fixed(hk__os_t *os, void *p, size_t size) {
-  int rc = mprotect(p, size, PROT_READ | PROT_WRITE);
-  atomic_fetch_add_explicit(&os->n_mmap, 1, memory_order_relaxed);
-  if (rc != 0) {
-    atomic_fetch_add_explicit(&os->n_mmap_failed, 1, memory_order_relaxed);
-    return false;
-  }
-  return true;
-}
-
-/* One call drops the pages and the access; on failure the caller must
- * assume the range is lost (Linux may unmap before it fails). */
-bool hk__os_release_fixed(hk__os_t *os, void *p, size_t size) {
-  void *q = mmap(p, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
-                 -1, 0);
-  atomic_fetch_add_explicit(&os->n_munmap, 1, memory_order_relaxed);
-  if (q != p) atomic_fetch_add_explicit(&os->n_munmap_failed, 1, memory_order_relaxed);
-  return q == p;
-}
-
-size_t hk__os_address_space_limit(void) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
-  return rl.rlim_cur > SIZE_MAX ? SIZE_MAX : (size_t)rl.rlim_cur;
+/* Not in core files: address space reserved for reads of zeros. */
+void hk__os_dontdump(void *p, size_t size) {
+#ifdef MADV_DONTDUMP
+  (void)madvise(p, size, MADV_DONTDUMP);
+#else
+  (void)p, (void)size;
+#endif
 }
 
 uint64_t hk__os_now_ms(void) {

@@ -1,7 +1,7 @@
 /* Blocks above HK_MID_MAX (and over-aligned ones) get a LARGE segment of
  * their own: a 2 MiB-aligned mapping whose header is a one-slab SuperSlab
- * header, so free()'s slow path finds it by the segment map and the same
- * mask as any other block. Freed mappings wait in a small region cache
+ * header, entered in the pointer map for its first granule (where the
+ * block starts), so free()'s slow path finds its record like any other. Freed mappings wait in a small region cache
  * (policy: slots and a byte cap) so a program that frees and reallocates
  * big buffers makes no syscalls; realloc remaps instead of copying. */
 #include "internal.h"
@@ -77,23 +77,32 @@ void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
   hk__seg_t *seg = cache_take(pool, need);
   bool dirty = seg != NULL; /* fresh mappings are zero-filled */
   if (seg == NULL) {
-    seg = hk__pool_map_seg(pool, need, false);
+    seg = hk__pool_map_seg(pool, need);
+    if (seg != NULL) {
+      seg->kind = HK_KIND_LARGE;
+      seg->slab_shift = HK_SEG_SHIFT; /* its one granule entry names slabs[0] */
+      seg->nslabs = 1;
+      seg->slabs[0].seg = seg;
+      seg->slabs[0].flags = HK_SLAB_LARGE_BLOCK;
+      seg->slabs[0].start = (uint8_t *)seg + offset; /* the map enters its granule */
+      if (!hk__pool_enter_seg(pool, seg)) seg = NULL;
+    }
     if (seg == NULL) {
       pthread_mutex_unlock(&pool->lock);
       return NULL;
     }
-    seg->kind = HK_KIND_LARGE;
-    seg->slab_shift = HK_SEG_SHIFT; /* every block pointer maps to slabs[0] */
-    seg->nslabs = 1;
     hk__seg_commit(pool, seg, (ptrdiff_t)seg->map_size);
-    hk__segmap_set(seg, HK_SEG_SHIFT);
+  } else if (seg->slabs[0].start != (uint8_t *)seg + offset) {
+    /* Another alignment: the block starts elsewhere in the segment's first
+     * 2 MiB (HK_MAX_ALIGN), so in the same map chunk: no new reservation. */
+    hk__map_remove(seg);
+    seg->slabs[0].start = (uint8_t *)seg + offset;
+    hk__map_insert(seg);
   }
+  _Static_assert(HK_MAX_ALIGN < HK_SEG_SIZE, "a large block starts in its segment's first 2 MiB");
   hk__slab_t *s = &seg->slabs[0];
-  s->seg = seg;
   s->state = HK_SLAB_LARGE;
-  s->start = (uint8_t *)seg + offset;
   s->block_size = 0;
-  s->cls = HK_NUM_CLASSES;
   atomic_store_explicit(&s->owner, 0, memory_order_relaxed); /* never the fast path */
   large_list_push(pool, seg);
   pool->n_large++;
@@ -110,7 +119,7 @@ void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
  * size. In place when the pages after the mapping are free, else to a
  * fresh 2 MiB-aligned range (the block keeps its offset, so its alignment
  * too). A shrink gives the tail back. The header moves with the mapping,
- * so everything that points at it is redone: list links, the segment map,
+ * so everything that points at it is redone: list links, the map entry,
  * the records pointer. Under the pool lock, like every mapping change
  * (and the budget is checked first). NULL: nothing changed.
  * Up to HK_REMAP_COPY_MAX, a cached region that fits wins instead (the
@@ -135,21 +144,22 @@ void *hk__large_resize(hk__seg_t *seg, size_t size) {
   }
   /* The old range's map entry goes before the mapping may move: once
    * mremap has vacated it, another pool (its own lock) may map there and
-   * set the entry, which a later clear would wipe. */
+   * set the entry, which a later clear would wipe. The new range's chunk
+   * is reserved first (hk__os_remap calls back), so entering it cannot
+   * fail after the move. */
   large_list_remove(pool, seg);
-  hk__segmap_set(seg, 0);
-  hk__seg_t *nseg = hk__os_remap(&pool->os, seg, old, need, HK_SEG_SIZE);
-  if (nseg == NULL) {
-    hk__segmap_set(seg, HK_SEG_SHIFT);
-    large_list_push(pool, seg);
-    pthread_mutex_unlock(&pool->lock);
-    return NULL;
-  }
-  hk__segmap_set(nseg, HK_SEG_SHIFT);
-  if (nseg != seg) {
+  hk__map_remove(seg);
+  hk__seg_t *nseg = hk__os_remap(&pool->os, seg, old, need, HK_SEG_SIZE, hk__map_cover);
+  if (nseg != seg && nseg != NULL) {
     nseg->slabs = (hk__slab_t *)((uint8_t *)nseg + HK_RECORDS_OFF);
     nseg->slabs[0].seg = nseg;
     nseg->slabs[0].start = (uint8_t *)nseg + offset;
+  }
+  hk__map_insert(nseg != NULL ? nseg : seg); /* its chunk exists: cannot fail */
+  if (nseg == NULL) {
+    large_list_push(pool, seg);
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
   }
 #ifdef HK_ASAN
   ASAN_UNPOISON_MEMORY_REGION(nseg, need); /* shadow outlives an earlier unmap there */

@@ -120,13 +120,10 @@ void hk__seg_commit(hk__pool_t *pool, hk__seg_t *seg, ptrdiff_t delta) {
 }
 
 void hk__pool_unmap_seg(hk__pool_t *pool, hk__seg_t *seg) {
-  size_t size = seg->map_size;
-  bool in_arena = seg->in_arena; /* the header goes with the mapping */
-  hk__gmap_clear(seg);
-  hk__segmap_set(seg, 0);
+  size_t size = seg->map_size; /* the header goes with the mapping */
+  hk__map_remove(seg);
   hk__seg_commit(pool, seg, -(ptrdiff_t)seg->committed);
-  if (in_arena ? hk__arena_give(&pool->os, seg) : hk__os_unmap(&pool->os, seg, size))
-    pool->mapped -= size;
+  if (hk__os_unmap(&pool->os, seg, size)) pool->mapped -= size;
 }
 
 void hk__pool_destroy(hk__pool_t *pool) {
@@ -158,32 +155,18 @@ bool hk__pool_budget(hk__pool_t *pool, size_t more) {
   return pool->mapped + more <= max;
 }
 
-/* Maps a 2 MiB-aligned region for a SuperSlab (arena_ok: from the arena
- * when it can) or a large block, accounted; registered in the segment map
- * once its header is laid out. Lock held. */
-hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size, bool arena_ok) {
+/* Maps a 2 MiB-aligned region for a SuperSlab or a large block, with its
+ * header's fields set, accounted; the caller lays it out, then enters it
+ * in the pointer map (hk__pool_enter_seg). Lock held. */
+hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size) {
   if (!hk__pool_budget(pool, size)) { errno = ENOMEM; return NULL; }
-  hk__slab_t *records = NULL;
-  hk__seg_t *seg = NULL;
-  if (arena_ok && size == HK_SEG_SIZE && pool->os.hooks.map == NULL)
-    seg = hk__arena_take(&pool->os, &records);
-  bool in_arena = seg != NULL;
-  if (seg == NULL) {
-    seg = hk__os_map_aligned(&pool->os, size, HK_SEG_SIZE);
-    if (seg == NULL) { errno = ENOMEM; return NULL; }
-    if (((uintptr_t)seg >> HK_SEG_SHIFT) >= HK_SEGMAP_SIZE) { /* beyond the map */
-      hk__os_unmap(&pool->os, seg, size);
-      errno = ENOMEM;
-      return NULL;
-    }
-    records = (hk__slab_t *)((uint8_t *)seg + HK_RECORDS_OFF);
-  }
+  hk__seg_t *seg = hk__os_map_aligned(&pool->os, size, HK_SEG_SIZE);
+  if (seg == NULL) { errno = ENOMEM; return NULL; }
 #ifdef HK_ASAN
   ASAN_UNPOISON_MEMORY_REGION(seg, size); /* shadow outlives an earlier unmap here */
 #endif
   seg->magic = HK_SEG_MAGIC;
-  seg->slabs = records;
-  seg->in_arena = in_arena;
+  seg->slabs = (hk__slab_t *)((uint8_t *)seg + HK_RECORDS_OFF);
   seg->pool = pool;
   seg->map_size = size;
   pool->mapped += size;
@@ -191,8 +174,15 @@ hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size, bool arena_ok) {
   return seg;
 }
 
-/* (Re)lays out an all-FREE segment for a kind: its slabs' records, and its
- * granules in the granule map and the segment map. */
+bool hk__pool_enter_seg(hk__pool_t *pool, hk__seg_t *seg) {
+  if (hk__map_insert(seg)) return true;
+  if (hk__os_unmap(&pool->os, seg, seg->map_size)) pool->mapped -= seg->map_size;
+  errno = ENOMEM; /* no map chunk for its range */
+  return false;
+}
+
+/* (Re)lays out an all-FREE segment for a kind: its slabs' records. The
+ * caller enters them in the pointer map (new: insert; else: update). */
 static void seg_layout(hk__seg_t *seg, unsigned kind) {
   unsigned shift = kind == HK_KIND_SMALL ? HK_SMALL_SLAB_SHIFT : HK_MID_SLAB_SHIFT;
   seg->kind = (uint8_t)kind;
@@ -204,14 +194,12 @@ static void seg_layout(hk__seg_t *seg, unsigned kind) {
     hk__slab_t *s = hk__seg_slab(seg, i);
     uint8_t *end;
     s->seg = seg;
-    s->default_heap = seg->pool->default_heap;
+    s->flags = seg->pool->default_heap ? HK_SLAB_DEFAULT_HEAP : 0;
     s->start = s->fstart = slab_base(s, &end);
     s->end = s->start; /* no blocks until formatted */
     s->state = HK_SLAB_FREE;
     s->dirty = 1;
   }
-  hk__gmap_set(seg);
-  hk__segmap_set(seg, shift);
 }
 
 static void seg_slabs_to_free_list(hk__pool_t *pool, hk__seg_t *seg) {
@@ -219,9 +207,10 @@ static void seg_slabs_to_free_list(hk__pool_t *pool, hk__seg_t *seg) {
 }
 
 static hk__seg_t *seg_new(hk__pool_t *pool, unsigned kind) {
-  hk__seg_t *seg = hk__pool_map_seg(pool, HK_SEG_SIZE, true);
+  hk__seg_t *seg = hk__pool_map_seg(pool, HK_SEG_SIZE);
   if (seg == NULL) return NULL;
   seg_layout(seg, kind);
+  if (!hk__pool_enter_seg(pool, seg)) return NULL;
   pool->n_segs++;
   hk__seg_commit(pool, seg, (ptrdiff_t)HK_SEG_SIZE);
   return seg;
@@ -334,7 +323,10 @@ static hk__seg_t *take_empty_seg(hk__pool_t *pool, unsigned kind) {
    * this also covers slabs a trim decommitted one by one. */
   hk__seg_commit(pool, seg, (ptrdiff_t)seg->map_size - (ptrdiff_t)seg->committed);
   for (unsigned i = 0; i < seg->nslabs; i++) hk__seg_slab(seg, i)->dirty = 1;
-  if (seg->kind != kind) seg_layout(seg, kind);
+  if (seg->kind != kind) {
+    seg_layout(seg, kind);
+    hk__map_update(seg);
+  }
   return seg;
 }
 

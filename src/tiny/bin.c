@@ -107,7 +107,7 @@ static void blocks_home(hk__front_t *f, hk__block_t *list) {
   while (list != NULL) {
     hk__block_t *b = list;
     list = b->next;
-    hk__slab_t *s = hk__slab_lookup(b);
+    hk__slab_t *s = hk__map_slab(b);
     chain_t *c = &way[((uintptr_t)s / sizeof(hk__slab_t)) % HOME_WAYS];
     if (c->s != s) {
       if (c->s != NULL) send(f, c);

@@ -77,7 +77,7 @@ static void remote_push(hk__slab_t *s, hk__block_t *b, hk__front_t *f) {
  * has never allocated has none, and needs none to free. */
 hk_inline hk__front_t *front_for(hk__thread_t *t, const hk__slab_t *s) {
   if (!t->live) return NULL;
-  if (s->default_heap) return &t->main;
+  if (s->flags & HK_SLAB_DEFAULT_HEAP) return &t->main;
   hk__heap_t *heap = hk__heap_of_pool(s->seg->pool);
   return atomic_load_explicit(&t->last_heap, memory_order_relaxed) == heap->handle ? t->last_front
                                                                                  : NULL;
@@ -118,19 +118,6 @@ static hk_noinline void free_foreign(hk__slab_t *s, hk__block_t *b, hk__front_t 
   remote_push(s, b, f);
 }
 
-/* SMALL/MID SuperSlabs outside the granule map, large blocks, NULL and
- * foreign pointers: the slab to free p into, or NULL when done. */
-static hk_noinline hk__slab_t *slab_unmapped(void *p, const char *call) {
-  if (p == NULL) return NULL;
-  hk__seg_t *seg = hk__seg_of(p);
-  if (seg == NULL || seg->magic != HK_SEG_MAGIC) hk__fatal_invalid(call, p, HK_MSG_INVALID);
-  if (seg->kind == HK_KIND_LARGE) {
-    hk__large_free(seg, p, call);
-    return NULL;
-  }
-  return hk__slab_of(seg, p);
-}
-
 /* p, a pointer into slab s, is a block of it that is carved: Lemire's
  * test with the carved count folded into div_limit. Alone it is complete:
  * an address below start or past the carved blocks, or off a block
@@ -141,11 +128,13 @@ hk_inline bool is_block(const hk__slab_t *s, const void *p) {
 }
 
 /* Everything but the owner fast path's push, general case: the caller
- * found no bin of the default heap for s's class. */
+ * found no bin of the default heap for s, p's slab record in the map
+ * (NULL: hakmem has nothing at p). */
 static hk_noinline void free_general(void *p, const char *call, hk__slab_t *s) {
-  if (s == NULL) {
-    s = slab_unmapped(p, call);
-    if (s == NULL) return;
+  if (s == NULL) hk__fatal_invalid(call, p, HK_MSG_INVALID);
+  if (s->flags & HK_SLAB_LARGE_BLOCK) {
+    hk__large_free(s->seg, p, call);
+    return;
   }
   uintptr_t owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
   if (!is_block(s, p)) hk__fatal_invalid(call, p, HK_MSG_INVALID);
@@ -177,12 +166,15 @@ static hk_noinline void free_general(void *p, const char *call, hk__slab_t *s) {
 /* Everything but an owner's free in slab mode. The common case first: a
  * class of the default heap in bin mode, whose every free (the thread's
  * own blocks and others') joins the bin, with the slab found in the
- * granule map, one test of the block and no call. */
+ * pointer map, one test of the block and no call. A LARGE record is not
+ * flagged as the default heap's (and has class 0: the bin lookup stays in
+ * bounds). */
 hk_noinline void hk__free_slow(void *p, const char *call) {
-  hk__slab_t *s = hk__gmap_slab(p);
+  if (p == NULL) return; /* first: before initialisation only NULL's entry is readable */
+  hk__slab_t *s = hk__map_slab(p);
   if (hk_likely(s != NULL)) {
     hk__slab_t *bin = hk__tls->main.cur[s->cls];
-    if (hk_likely(bin->state == HK_SLAB_BIN) && hk_likely(s->default_heap)) {
+    if (hk_likely(bin->state == HK_SLAB_BIN) && hk_likely(s->flags & HK_SLAB_DEFAULT_HEAP)) {
       if (hk_unlikely(!is_block(s, p))) hk__fatal_invalid(call, p, HK_MSG_INVALID);
       hk__block_t *b = p;
       if (hk_unlikely(hk__block_is_free(s, p))) hk__fatal_invalid(call, p, HK_MSG_DOUBLE_FREE);

@@ -190,8 +190,8 @@ static void *serve(hk__front_t *f, hk__slab_t *s) {
  * only while the front has a queue for the class: it allocates it too;
  * tiny/free.c); off after HK_BIN_IDLE bin checks in a row found no such
  * free. In bin mode malloc pops from the bin and every free of the class
- * goes to it, the thread's own blocks too: the granule map tags the
- * class's slabs (HK_GMAP_BIN), so the owner fast path misses for all of
+ * goes to it, the thread's own blocks too: the pointer map tags the
+ * class's slabs (HK_MAP_BIN), so the owner fast path misses for all of
  * them alike, and free does not branch on whose block it has (an
  * unpredictable branch when the two kinds come mixed). */
 static void retag(hk__front_t *f, unsigned cls, bool bin) {

@@ -1,5 +1,5 @@
 /* The fast paths. Same-thread malloc and free of a block touch only the
- * thread's own front and slab (free also reads the granule map): no lock,
+ * thread's own front and slab (free also reads the pointer map): no lock,
  * no atomic read-modify-write, no call, one unlikely branch each (plus
  * free's boundary and key checks). */
 #ifndef HK_FRONT_INLINE_H
@@ -80,16 +80,17 @@ hk_inline void hk__bin_push(hk__slab_t *bin, hk__slab_t *s, hk__block_t *b, uint
 
 /* Free of any pointer: owner fast path, everything else (NULL, foreign,
  * interior, remote, large, detached, unmapped, a block already carrying its
- * slab's key, i.e. probably a double free) in hk__free_slow. The granule
- * map (see gmap.c) gives an entry for any pointer, with no range check and
- * no branch; its owner is this thread's token only for a pointer into a
- * slab this thread owns, and only then is the slab read. */
+ * slab's key, i.e. probably a double free) in hk__free_slow. The pointer
+ * map (see superslab/map.c) gives an owner word for any pointer, with no
+ * range check and no branch; it is this thread's token only for a pointer
+ * into a slab this thread owns, and only then is the slab read. */
 hk_inline void hk__free_fast(void *p, const char *call) {
 #ifndef HK_CHECKED
   uintptr_t a = (uintptr_t)p;
-  const hk__gmap_entry_t *e = hk__gmap_entry(p);
-  if (hk_likely(atomic_load_explicit(&e->owner, memory_order_relaxed) == hk__self_token())) {
-    hk__slab_t *s = __atomic_load_n(&e->slab, __ATOMIC_RELAXED);
+  hk__map_pos_t e = hk__map_pos(p);
+  if (hk_likely(hk__map_owner(e) == hk__self_token())) {
+    /* Relaxed: this thread owns the slab, so it has seen its record. */
+    hk__slab_t *s = __atomic_load_n(hk__map_slab_word(e), __ATOMIC_RELAXED);
     hk__block_t *b = (hk__block_t *)p;
     if (hk_unlikely((uint64_t)(a - (uintptr_t)s->fstart) * s->fmagic >= s->flimit))
       goto slow; /* not a block boundary: an interior or stray pointer */

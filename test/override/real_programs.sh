@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs a real program with and without LD_PRELOAD=libhakmem_malloc.so and
-# compares what it produces. Usage: real_programs.sh LIB {sort|python|gcc|git}
+# compares what it produces. Usage: real_programs.sh LIB {sort|sort_lowvm|python|gcc|git}
 # Exit 77 (ctest SKIP_RETURN_CODE) when the program is not installed.
 set -euo pipefail
 
@@ -55,6 +55,21 @@ sort)
     $mode sort -k3,3 -k1,1nr "$tmp/in" | sha256sum >>"$tmp/sort.$suffix"
   done
   compare sort
+  ;;
+sort_lowvm)
+  # Under ulimit -v 50000 (50 MB of address space): the library loads and
+  # works as anywhere else (its pointer map grows with use).
+  need sort awk seq
+  if ! (ulimit -v 50000 && LD_PRELOAD=$lib grep -q libhakmem_malloc /proc/self/maps); then
+    echo "libhakmem_malloc.so does not load under ulimit -v 50000" >&2
+    exit 1
+  fi
+  seq 1 200000 | awk '{ k = ($1 * 7919) % 1000003; printf "%07d %s\n", k, $1 }' >"$tmp/in"
+  for mode in without with_hk; do
+    suffix=$([[ $mode == with_hk ]] && echo hk || echo ref)
+    (ulimit -v 50000 && $mode sort -S 2M --parallel=2 -T "$tmp" "$tmp/in") | sha256sum >"$tmp/sortv.$suffix"
+  done
+  compare sortv
   ;;
 python)
   need python3

@@ -1,0 +1,189 @@
+/* The pointer map: from any address to the slab record of the SuperSlab
+ * granule it falls in, with a copy of that slab's owner. free() reads it
+ * for every pointer; so do the slow paths, realloc, hk_usable_size and
+ * hk_heap_of. It is the only structure that says "hakmem has a block
+ * here".
+ *
+ * Two levels. The top (hk__map_top, 64 KiB) has an entry per 32 GiB of a
+ * 48-bit address space; each points at a chunk, 8 MiB of address space
+ * reserved the first time a SuperSlab or large block lands in its range:
+ * an owner array and a slab array, an 8-byte word each per 64 KiB granule,
+ * then a page of counts. Every top entry that has no chunk points at one
+ * shared zero chunk, reserved read-only and left out of core files, so
+ * every address finds a readable entry: owner 0, slab NULL, "nothing
+ * here". free() computes
+ *     g = (uint32_t)(p >> 16);  e = hk__map_top[g >> 19] + 8 * g
+ * with no range check and no branch (each top entry is stored minus its
+ * chunk's first granule, so g indexes it as it is), and compares the word
+ * at e with its token before it reads anything else. Bits 48..63 of p are
+ * dropped: such an address is no user address on x86-64 (non-canonical
+ * or kernel) nor on arm64 with 48-bit VA, and the block tests that follow
+ * and the first access to it fault rather than corrupt.
+ *
+ * Before the library is initialised (constructors, or the first
+ * allocation) top entry 0 points at a zero word, so free(NULL) reads it
+ * and returns; an address hakmem never returned is undefined only then.
+ *
+ * Cost: 16 bytes per 64 KiB mapped (256 KiB per GiB), in whole pages: one
+ * page of owners and one of slabs cover 32 MiB. The count page of a chunk
+ * tracks how many SuperSlabs each owner page covers; the two pages of a
+ * count that drops to zero are given back (MADV_DONTNEED), so a burst
+ * leaves no map memory behind. Address space: the 64 KiB top, the zero
+ * chunk and a chunk per 32 GiB range in use.
+ *
+ * Invariants:
+ *   - entries are written under map_lock only by insert/update/remove,
+ *     while their SuperSlab holds no block (its pool lock held), and by
+ *     hk__slab_set_owner for owners (the slab's owner at the time);
+ *   - an entry's owner equals its slab's owner whenever the slab's owner
+ *     could use it, plus HK_MAP_BIN while that thread keeps the slab's
+ *     class in bin mode (tiny/bin.c): its fast path then misses, and its
+ *     frees go to the bin;
+ *   - a chunk, once published, stays for the life of the process; its
+ *     top entry is stored after the chunk is mapped (release), and readers
+ *     reach the chunk through that entry (an address dependency, which
+ *     orders the loads on every target);
+ *   - a page of entries is given back only when no SuperSlab has entries
+ *     in it, so no block is ever found through a page being zeroed.
+ * Lock order: pool lock, then map_lock. */
+#include "internal.h"
+
+#include <string.h>
+
+#define CHUNK_GRANULES ((size_t)1 << HK_MAP_CHUNK_SHIFT)
+#define PAGE_GRANULES (HK_PAGE / sizeof(uintptr_t))  /* 512 granules: 32 MiB per owner page */
+#define COUNTS_OFF (2 * HK_MAP_SLABS)                /* after the owners and the slabs */
+#define CHUNK_BYTES (COUNTS_OFF + CHUNK_GRANULES / PAGE_GRANULES)
+
+_Static_assert(CHUNK_GRANULES / PAGE_GRANULES <= HK_PAGE, "a chunk's counts fit in a page");
+_Static_assert(HK_SEG_GRANULES <= PAGE_GRANULES && PAGE_GRANULES % HK_SEG_GRANULES == 0,
+               "a SuperSlab's entries sit in one page of each array");
+_Static_assert((size_t)HK_MAP_TOP << (HK_MAP_CHUNK_SHIFT + HK_GRANULE_SHIFT) == (size_t)1 << 48,
+               "the top covers 48 bits of address");
+
+static const uintptr_t early_owner; /* before initialisation: free(NULL)'s entry */
+
+uint8_t *hk__map_top[HK_MAP_TOP] = {[0] = (uint8_t *)&early_owner};
+
+static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t map_once = PTHREAD_ONCE_INIT;
+static uint8_t *zero_chunk; /* NULL: the map could not be set up */
+static hk__os_t map_os;     /* the map's own calls */
+
+/* What top entry i holds for a chunk at c: c minus its first granule's offset. */
+static uint8_t *top_value(uint8_t *c, size_t i) {
+  return (uint8_t *)((uintptr_t)c - ((uintptr_t)i << HK_MAP_CHUNK_SHIFT) * sizeof(uintptr_t));
+}
+
+static void map_init_once(void) {
+  uint8_t *z = hk__os_reserve(&map_os, CHUNK_BYTES, HK_PAGE, true);
+  if (z == NULL) return; /* every SuperSlab insert fails: allocations report ENOMEM */
+  hk__os_dontdump(z, CHUNK_BYTES);
+  for (size_t i = HK_MAP_TOP; i-- > 0;)
+    __atomic_store_n(&hk__map_top[i], top_value(z, i), __ATOMIC_RELEASE);
+  zero_chunk = z;
+}
+
+void hk__map_init(void) { pthread_once(&map_once, map_init_once); }
+
+/* Early: constructors of other libraries may free before they allocate. */
+__attribute__((constructor)) static void map_ctor(void) { hk__map_init(); }
+
+void hk__map_lock(void) { pthread_mutex_lock(&map_lock); }
+void hk__map_unlock(void) { pthread_mutex_unlock(&map_lock); }
+
+static size_t granule_of(const void *p) { return (size_t)((uintptr_t)p >> HK_GRANULE_SHIFT); }
+
+/* The chunk of granule g, reserved if it has none yet; NULL if the OS
+ * refused (or g is beyond 48 bits). map_lock held. */
+static uint8_t *chunk_for(size_t g) {
+  size_t i = g >> HK_MAP_CHUNK_SHIFT;
+  if (zero_chunk == NULL || i >= HK_MAP_TOP) return NULL;
+  uint8_t *v = hk__map_top[i];
+  if (v != top_value(zero_chunk, i)) return v + ((uintptr_t)i << HK_MAP_CHUNK_SHIFT) * sizeof(uintptr_t);
+  uint8_t *c = hk__os_map_aligned(&map_os, CHUNK_BYTES, HK_PAGE);
+  if (c == NULL) return NULL;
+  __atomic_store_n(&hk__map_top[i], top_value(c, i), __ATOMIC_RELEASE);
+  return c;
+}
+
+/* seg's first granule with an entry, and how many it has: every granule
+ * of a SMALL or MID SuperSlab; of a LARGE segment the one its block
+ * starts in (an over-aligned block starts past the first). */
+static size_t first_granule(const hk__seg_t *seg) {
+  return granule_of(seg->kind == HK_KIND_LARGE ? (const void *)seg->slabs[0].start : (const void *)seg);
+}
+static size_t seg_granules(const hk__seg_t *seg) {
+  return seg->kind == HK_KIND_LARGE ? 1 : HK_SEG_GRANULES;
+}
+/* The count of the page of owners (and of slabs) that holds g's entry. */
+static uint8_t *page_count(uint8_t *c, size_t g) {
+  return c + COUNTS_OFF + (g & (CHUNK_GRANULES - 1)) / PAGE_GRANULES;
+}
+
+/* seg's entries: owner 0 and each granule's slab (a MID slab's eight
+ * granules all name its first granule's record), or all zero. */
+static void write_entries(uint8_t *c, const hk__seg_t *seg, bool clear) {
+  size_t g0 = first_granule(seg) & (CHUNK_GRANULES - 1);
+  _Atomic uintptr_t *owner = (_Atomic uintptr_t *)(c + g0 * sizeof(uintptr_t));
+  hk__slab_t **slab = (hk__slab_t **)(c + HK_MAP_SLABS + g0 * sizeof(uintptr_t));
+  unsigned lead = ~((1u << (seg->slab_shift - HK_GRANULE_SHIFT)) - 1u);
+  for (size_t g = 0; g < seg_granules(seg); g++) {
+    atomic_store_explicit(&owner[g], 0, memory_order_relaxed);
+    __atomic_store_n(&slab[g], clear ? NULL : &seg->slabs[g & lead], __ATOMIC_RELEASE);
+  }
+}
+
+bool hk__map_insert(hk__seg_t *seg) {
+  hk__map_init();
+  size_t g = first_granule(seg);
+  pthread_mutex_lock(&map_lock);
+  uint8_t *c = chunk_for(g);
+  if (c != NULL) {
+    ++*page_count(c, g);
+    write_entries(c, seg, false);
+  }
+  pthread_mutex_unlock(&map_lock);
+  return c != NULL;
+}
+
+void hk__map_update(hk__seg_t *seg) {
+  pthread_mutex_lock(&map_lock);
+  write_entries(chunk_for(first_granule(seg)), seg, false);
+  pthread_mutex_unlock(&map_lock);
+}
+
+void hk__map_remove(hk__seg_t *seg) {
+  size_t g = first_granule(seg);
+  pthread_mutex_lock(&map_lock);
+  uint8_t *c = chunk_for(g);
+  write_entries(c, seg, true);
+  if (--*page_count(c, g) == 0) { /* zero already: a failed advice costs memory only */
+    size_t page = (g & (CHUNK_GRANULES - 1)) / PAGE_GRANULES;
+    hk__os_decommit(&map_os, c + page * HK_PAGE, HK_PAGE, HK_DECOMMIT_DONTNEED);
+    hk__os_decommit(&map_os, c + HK_MAP_SLABS + page * HK_PAGE, HK_PAGE, HK_DECOMMIT_DONTNEED);
+  }
+  pthread_mutex_unlock(&map_lock);
+}
+
+bool hk__map_cover(const void *p) {
+  hk__map_init();
+  pthread_mutex_lock(&map_lock);
+  bool ok = chunk_for(granule_of(p)) != NULL;
+  pthread_mutex_unlock(&map_lock);
+  return ok;
+}
+
+/* Release: a thread that sees itself as the owner sees what the previous
+ * owner did to the slab before it let go. No lock: the slab's SuperSlab
+ * has entries (it is laid out), so their page stays. */
+void hk__slab_set_owner(hk__slab_t *s, uintptr_t owner, bool bin) {
+  atomic_store_explicit(&s->owner, owner, memory_order_release);
+  const hk__seg_t *seg = s->seg;
+  uint8_t *first = (uint8_t *)seg + ((size_t)hk__slab_index(s) << seg->slab_shift);
+  hk__map_pos_t pos = hk__map_pos(first);
+  _Atomic uintptr_t *e = (_Atomic uintptr_t *)(pos.base + pos.g * sizeof(uintptr_t));
+  uintptr_t mapped = owner != 0 && bin ? owner | HK_MAP_BIN : owner;
+  for (unsigned g = 0; g < 1u << (seg->slab_shift - HK_GRANULE_SHIFT); g++)
+    atomic_store_explicit(&e[g], mapped, memory_order_release);
+}
