@@ -1,6 +1,7 @@
 /* Cross-file internal interface (hk__ prefix), grouped by the file that
- * defines each name. Layers point one way:
- *   os  <-  superslab  <-  tiny (fronts)  <-  heap (API)  <-  override
+ * defines each name, lowest layer first. Layers point one way:
+ *   os  <-  policy  <-  superslab  <-  tiny (fronts, threads)  <-  heap (API)  <-  override
+ * A file calls only into its own layer and the ones below it.
  */
 #ifndef HK_INTERNAL_H
 #define HK_INTERNAL_H
@@ -33,9 +34,15 @@ void *hk__os_remap(hk__os_t *os, void *p, size_t old_size, size_t new_size, size
                    bool (*prepare)(const void *to));
 void hk__os_dontdump(void *p, size_t size); /* left out of core files (best effort) */
 
-/* ---- os/fatal.c: "hakmem: <call>(): <what> <p>" on stderr, then abort. ----- */
+/* ---- os/diag.c: "hakmem: <call>(): <what> <p>" on stderr, then abort. ------- */
 _Noreturn __attribute__((noreturn)) void hk__fatal_invalid(const char *call, const void *p,
                                                            const char *what);
+#ifdef HK_CHECKED
+/* Checked build: the bytes of a free block past its link and key get a
+ * poison fill; malloc verifies it ("write after free to block"). */
+void hk__poison(void *block, size_t size);
+void hk__poison_check(const void *block, size_t size);
+#endif
 /* The <what> of each kind of misuse, one text for every block kind. */
 #define HK_MSG_INVALID "invalid pointer"    /* not a block hakmem handed out */
 #define HK_MSG_DOUBLE_FREE "double free of" /* a block already free */
@@ -47,6 +54,19 @@ void *hk__meta_alloc(size_t size);
 void hk__meta_free(void *p, size_t size);
 void hk__meta_lock_all(void);   /* fork */
 void hk__meta_unlock_all(void);
+
+/* ---- policy/config.c: defaults and validation --------------------------------------- */
+const char *hk__config_check(const hk_heap_config_t *cfg);
+void hk__policy_from_config(hk__policy_t *pol, const hk_heap_config_t *cfg);
+
+/* ---- policy/decide.c: the decisions a pool makes from its policy --------------------- */
+bool hk__policy_within_budget(const hk__policy_t *p, size_t mapped, size_t more);
+bool hk__policy_retains_too_many(const hk__policy_t *p, size_t retained);
+bool hk__policy_decommit_due(const hk__policy_t *p, uint64_t since_ms, uint64_t now_ms);
+hk_decommit_t hk__policy_trim_advice(const hk__policy_t *p);
+bool hk__policy_region_cacheable(const hk__policy_t *p, size_t size);
+bool hk__policy_region_room(const hk__policy_t *p, uint32_t n, size_t bytes, size_t size);
+size_t hk__policy_prewarm_superslabs(const hk__policy_t *p);
 
 /* ---- superslab/map.c: the pointer map (see map.c) ---------------------------
  * An owner word and a slab word per 64 KiB granule of a 48-bit address
@@ -136,11 +156,37 @@ hk_inline bool hk__slab_is_block(const hk__slab_t *s, const void *p, uint64_t bo
  * addresses the slab's fields from anyway. */
 hk_inline uintptr_t hk__slab_key(const hk__slab_t *s) { return (uintptr_t)s; }
 
-/* ---- superslab/pool.c ------------------------------------------------------------ */
+/* ---- superslab/mapping.c: what a pool maps, and keeps for reuse ------------------
+ * Under pool->lock, except init and destroy. */
 void hk__pool_init(hk__pool_t *pool, const hk__policy_t *policy,
                    const hk_os_hooks_t *hooks, struct hk__heap_s *owner_heap);
+void hk__pool_destroy(hk__pool_t *pool);   /* every mapping goes, live blocks included */
+void hk__seg_list_push(hk__seg_list_t *l, hk__seg_t *s);   /* at the head: newest */
+void hk__seg_list_remove(hk__seg_list_t *l, hk__seg_t *s);
+/* Committed-bytes bookkeeping goes through here only (delta may be < 0). */
+void hk__seg_commit(hk__pool_t *pool, hk__seg_t *seg, ptrdiff_t delta);
+/* A 2 MiB-aligned mapping of size bytes within the budget, its header's
+ * common fields set and counted as mapped; the caller lays it out, then
+ * enters it (hk__seg_enter: into the pointer map, else it is unmapped,
+ * ENOMEM). NULL with errno ENOMEM. */
+hk__seg_t *hk__seg_map(hk__pool_t *pool, size_t size);
+bool hk__seg_enter(hk__pool_t *pool, hk__seg_t *seg);
+void hk__seg_unmap(hk__pool_t *pool, hk__seg_t *seg);      /* out of the map, then unmapped */
+bool hk__pool_make_room(hk__pool_t *pool, size_t more);    /* budget: may drop what is kept */
+void hk__seg_retain(hk__pool_t *pool, hk__seg_t *seg);     /* an empty SuperSlab is kept */
+void hk__pool_enforce(hk__pool_t *pool);   /* retention, then the decommits due */
+hk__seg_t *hk__seg_reuse(hk__pool_t *pool); /* a kept one back in use (committed), or NULL */
+size_t hk__pool_release_retained(hk__pool_t *pool); /* trim: all of it; the bytes */
+/* The region cache of freed large mappings: a best fit for need bytes
+ * (taken out), whether there is one, keep seg (false: the policy will
+ * not), and down to keep_n regions and keep_bytes. */
+hk__seg_t *hk__region_take(hk__pool_t *pool, size_t need);
+bool hk__region_fits(const hk__pool_t *pool, size_t need);
+bool hk__region_put(hk__pool_t *pool, hk__seg_t *seg);
+void hk__region_cache_release(hk__pool_t *pool, size_t keep_n, size_t keep_bytes);
+
+/* ---- superslab/pool.c: slabs ------------------------------------------------------- */
 bool hk__pool_prewarm(hk__pool_t *pool);
-void hk__pool_destroy(hk__pool_t *pool);
 /* A slab for class cls with at least one block to give (formatted if new),
  * owner unset, state OWNED. NULL with errno ENOMEM. Takes the pool lock. */
 hk__slab_t *hk__pool_acquire(hk__pool_t *pool, unsigned cls);
@@ -156,7 +202,7 @@ bool hk__slab_carve(hk__slab_t *slab);
 uint32_t hk__slab_drain_xfree(hk__slab_t *slab);
 void hk__pool_drain(hk__pool_t *pool, hk__slab_t *slab);
 
-/* ---- superslab/large.c ------------------------------------------------------------ */
+/* ---- superslab/large.c: large blocks ------------------------------------------------ */
 void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero);
 /* realloc of a LARGE block to size > HK_MID_MAX without a copy (see
  * large.c): the block, moved or not, or NULL with nothing changed. */
@@ -164,13 +210,6 @@ void *hk__large_resize(hk__seg_t *seg, size_t size);
 void hk__large_free(hk__seg_t *seg, const void *p, const char *call);
 size_t hk__large_usable(const hk__seg_t *seg);
 void *hk__large_block(const hk__seg_t *seg);
-void hk__region_cache_release(hk__pool_t *pool, size_t keep_n, size_t keep_bytes); /* lock held */
-void hk__pool_unmap_seg(hk__pool_t *pool, hk__seg_t *seg); /* lock held; pool.c */
-hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size); /* lock held; pool.c */
-/* seg, laid out, into the pointer map; else it is unmapped (ENOMEM). Lock held. */
-bool hk__pool_enter_seg(hk__pool_t *pool, hk__seg_t *seg);
-bool hk__pool_budget(hk__pool_t *pool, size_t more); /* lock held; may drop cached memory */
-void hk__seg_commit(hk__pool_t *pool, hk__seg_t *seg, ptrdiff_t delta); /* lock held */
 
 /* ---- tiny/size_class.c ----------------------------------------------------------- */
 #define HK_NUM_SMALL_CLASSES 32 /* classes of sizes <= HK_SMALL_MAX */
@@ -190,10 +229,24 @@ hk_inline unsigned hk__size_class(size_t size) {
 }
 unsigned hk__class_for_aligned(size_t size, size_t align); /* HK_NUM_CLASSES: none */
 
-/* ---- tiny/front.c ------------------------------------------------------------------ */
-extern const hk__slab_t hk__slab_empty;
-extern hk__thread_t hk__thread_empty;
+/* ---- tiny/thread.c: thread records, from first allocation to exit ---------------- */
+extern hk__thread_t hk__thread_empty;  /* every thread's record until its first allocation */
 extern __thread hk__thread_t *hk__tls __attribute__((tls_model("initial-exec")));
+extern hk__heap_t hk__heap_main;       /* the default heap (set up by heap/init.c) */
+/* The default heap's handle (slot 0, generation 1, see heap/handle.c), and
+ * what a thread's one-entry cache holds once its heap is gone: no handle. */
+#define HK_HANDLE_GEN_SHIFT 27
+#define HK_DEFAULT_HEAP ((hk_heap_t *)(uintptr_t)(((uint64_t)1 << HK_HANDLE_GEN_SHIFT) | (1u << 4)))
+#define HK_NO_HEAP ((hk_heap_t *)(uintptr_t)8)
+/* The calling thread's record, made on first call; the process must be
+ * set up (hk__process_init). NULL: out of memory. */
+hk__thread_t *hk__thread_init(void);
+/* The calling thread's front of a live user heap (or of the default heap),
+ * made on first use. NULL with errno ENOMEM. */
+hk__front_t *hk__front_lookup(hk__heap_t *heap);
+void hk__fronts_orphan(hk__heap_t *heap); /* destroy: every front of heap dies (global lock) */
+void hk__global_lock(void);   /* the front lists; the heap list and handles too */
+void hk__global_unlock(void);
 
 /* The calling thread's owner token: its thread pointer, which the TLS ABI
  * keeps where one instruction reads it (%fs:0 on x86-64), so free compares
@@ -213,10 +266,13 @@ hk_inline uintptr_t hk__self_token(void) {
 #endif
 }
 
+/* ---- tiny/front.c ------------------------------------------------------------------ */
+extern const hk__slab_t hk__slab_empty;
 void hk__front_init(hk__front_t *f, struct hk__heap_s *heap, hk__thread_t *t);
 void hk__front_reset(hk__front_t *f);       /* every queue empty (no slab touched) */
 /* From now on table (HK_SMALL_MAX + 1 entries) is a copy of f->direct. */
 void hk__front_mirror(hk__front_t *f, hk__slab_t **table);
+/* What malloc pops from ran dry (the thread is set up). */
 void *hk__front_alloc_slow(hk__front_t *f, unsigned cls);
 void hk__slab_retire(hk__slab_t *slab);
 void hk__front_flush(hk__front_t *f);       /* bins home, every owned slab back */
@@ -262,29 +318,14 @@ void hk__slab_place(hk__slab_t *s, hk__front_t *f);
 /* ---- tiny/free.c ------------------------------------------------------------------- */
 bool hk__block_is_free(const hk__slab_t *s, const void *p);
 void hk__free_slow(void *p, const char *call);
-#ifdef HK_CHECKED
-void hk__check_alloc(hk__slab_t *s, hk__block_t *b);
-void hk__poison_block(hk__slab_t *s, void *p);
-void hk__check_slab(hk__slab_t *s);
-#endif
 
-/* ---- policy/config.c --------------------------------------------------------------- */
-const char *hk__config_check(const hk_heap_config_t *cfg);
-void hk__policy_from_config(hk__policy_t *pol, const hk_heap_config_t *cfg);
-
-/* ---- heap/init.c ------------------------------------------------------------------- */
-extern hk__heap_t hk__heap_main;
-/* The default heap's handle (slot 0, generation 1, see heap/handle.c), and
- * what a thread's one-entry cache holds once its heap is gone: no handle. */
-#define HK_HANDLE_GEN_SHIFT 27
-#define HK_DEFAULT_HEAP ((hk_heap_t *)(uintptr_t)(((uint64_t)1 << HK_HANDLE_GEN_SHIFT) | (1u << 4)))
-#define HK_NO_HEAP ((hk_heap_t *)(uintptr_t)8)
-hk__thread_t *hk__thread_init(void);        /* current thread's record */
-hk__front_t *hk__front_lookup(hk__heap_t *heap); /* slow lookup/creation */
+/* ---- heap/init.c: process start-up, the allocation slow paths -------------------- */
 void hk__process_init(void);
-void hk__global_lock(void);
-void hk__global_unlock(void);
-void hk__heap_register(hk__heap_t *heap, bool on);
+void hk__heap_register(hk__heap_t *heap, bool on); /* the heap list (global lock) */
+/* The slow path of every small/mid allocation of the API (and override):
+ * sets up the process and the thread on a thread's first allocation. */
+void *hk__malloc_slow(hk__front_t *f, unsigned cls);
+void *hk__alloc_large(hk__heap_t *heap, size_t size, size_t align, bool zero);
 
 /* ---- heap/handle.c: heap handles -------------------------------------------------- */
 /* The heap a handle names (NULL: the default heap); a handle of no live
@@ -294,10 +335,6 @@ hk__heap_t *hk__heap_lookup(const hk_heap_t *handle); /* the same, NULL instead 
 bool hk__handle_open(hk__heap_t *heap);     /* a new handle in heap->handle (global lock) */
 void hk__handle_close(hk__heap_t *heap);    /* it names nothing from now on (global lock) */
 
-/* ---- heap/api.c ----------------------------------------------------------------------- */
-void *hk__alloc_large(hk__heap_t *heap, size_t size, size_t align, bool zero);
-
-hk_inline hk__heap_t *hk__heap_of_pool(hk__pool_t *pool) { return pool->owner_heap; }
 
 #pragma GCC visibility pop
 

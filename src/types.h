@@ -290,14 +290,11 @@ typedef struct hk__pool_s {
   hk__policy_t policy;
   struct hk__heap_s *owner_heap;         /* the heap this pool belongs to */
   bool default_heap;                     /* the process default heap's pool */
-  hk__seg_t *segs;                       /* SMALL/MID segments with used slabs */
-  /* Retained empty segments, each list in the order they got there:
-   * committed ones (newest emptied first) and decommitted ones (newest
-   * decommitted first), so the oldest of all is the tail of `decommitted`
-   * (else of `empty`), and the next one due for decommit the tail of
-   * `empty`: every policy decision takes an end, in O(1). */
+  hk__seg_list_t segs;                   /* SMALL/MID SuperSlabs with slabs in use */
+  /* Retained empty SuperSlabs, committed and decommitted, each list in the
+   * order they got there (superslab/mapping.c). */
   hk__seg_list_t empty, decommitted;
-  hk__seg_t *large;                      /* live LARGE segments */
+  hk__seg_list_t large;                  /* live LARGE SuperSlabs */
   hk__slab_t *free_slabs[2];             /* FREE slabs of `segs`, by kind */
   hk__slab_t *partial[HK_NUM_CLASSES];   /* unowned slabs with blocks out: FIFO */
   hk__slab_t *partial_tail[HK_NUM_CLASSES];

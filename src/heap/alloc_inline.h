@@ -17,9 +17,23 @@ hk_inline hk__front_t *hk__front_of(hk__heap_t *heap) {
   return hk__front_lookup(heap);
 }
 
+/* A block of class cls: a pop from the front, else the slow path, which
+ * sets the thread up on its first allocation (heap/init.c). */
+hk_inline void *hk__malloc_cls(hk__front_t *f, unsigned cls) {
+  hk__block_t *b = hk__slab_pop(f->cur[cls]);
+  if (hk_likely(b != NULL)) return b;
+  return hk__malloc_slow(f, cls);
+}
+
+/* A small size indexes the class's slab (or bin) directly: the class is
+ * looked up only on the slow path. */
 hk_inline void *hk__malloc_in(hk__front_t *f, hk__heap_t *heap, size_t size) {
-  if (hk_likely(size <= HK_SMALL_MAX)) return hk__front_alloc_small(f, size);
-  if (size <= HK_MID_MAX) return hk__front_alloc(f, hk__mid_class(size));
+  if (hk_likely(size <= HK_SMALL_MAX)) {
+    hk__block_t *b = hk__slab_pop(f->direct[size]);
+    if (hk_likely(b != NULL)) return b;
+    return hk__malloc_slow(f, hk__small_class[(size + 15) >> 4]);
+  }
+  if (size <= HK_MID_MAX) return hk__malloc_cls(f, hk__mid_class(size));
   return hk__alloc_large(heap, size, 0, false);
 }
 

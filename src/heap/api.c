@@ -5,11 +5,6 @@
 #include <errno.h>
 #include <string.h>
 
-hk_noinline void *hk__alloc_large(hk__heap_t *heap, size_t size, size_t align, bool zero) {
-  hk__process_init();
-  return hk__large_alloc(&heap->pool, size, align, zero);
-}
-
 /* ---- default heap ------------------------------------------------------------ */
 void *hk_malloc(size_t size) { return hk__malloc_default(size); }
 
@@ -74,7 +69,7 @@ static void *realloc_in(hk__heap_t *heap, void *p, size_t size) {
     void *q = hk__large_resize(seg, size);
     if (q != NULL) return q;
   }
-  hk__heap_t *owner = hk__heap_of_pool(seg->pool);
+  hk__heap_t *owner = seg->pool->owner_heap;
   hk__front_t *f = hk__front_of(owner);
   void *q = f != NULL ? hk__malloc_in(f, owner, size) : NULL;
   if (q == NULL) return NULL; /* p untouched */
@@ -97,7 +92,7 @@ static void *aligned_in(hk__heap_t *heap, size_t align, size_t size) {
   if (align <= HK_MIN_ALIGN) return hk__malloc_in(f, heap, size);
   if (align <= HK_PAGE && size <= HK_MID_MAX) {
     unsigned cls = hk__class_for_aligned(size, align);
-    if (cls < HK_NUM_CLASSES) return hk__front_alloc(f, cls);
+    if (cls < HK_NUM_CLASSES) return hk__malloc_cls(f, cls);
   }
   return hk__alloc_large(heap, size, align, false);
 }

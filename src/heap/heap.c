@@ -61,19 +61,7 @@ void hk_heap_destroy(hk_heap_t *handle) {
     hk__fatal_invalid("heap_destroy", handle, HK_MSG_INVALID_HEAP);
   }
   hk__handle_close(heap);
-  /* Fronts of other threads become dead: they must never touch the slabs
-   * about to be unmapped, nor their bins' blocks. Their records are freed
-   * by their threads. */
-  for (hk__front_t *f = heap->fronts; f != NULL; f = f->hnext) {
-    hk__front_reset(f);
-    f->heap = NULL;
-    f->handle = NULL;
-    /* Not NULL: hk_heap_malloc(NULL, n) would hit the cache. */
-    hk_heap_t *expect = handle;
-    atomic_compare_exchange_strong_explicit(&f->thread->last_heap, &expect, HK_NO_HEAP,
-                                            memory_order_relaxed, memory_order_relaxed);
-  }
-  heap->fronts = NULL;
+  hk__fronts_orphan(heap);
   hk__heap_register(heap, false);
   hk__global_unlock();
   hk__pool_destroy(&heap->pool);
@@ -87,7 +75,7 @@ hk_heap_t *hk_heap_of(const void *p) {
   if (p == NULL) return NULL;
   hk__map_init();
   hk__slab_t *s = hk__map_slab(p);
-  return s != NULL ? hk__heap_of_pool(s->seg->pool)->handle : NULL;
+  return s != NULL ? s->seg->pool->owner_heap->handle : NULL;
 }
 
 size_t hk_heap_trim(hk_heap_t *handle) {

@@ -8,7 +8,7 @@
 #include <string.h>
 
 static void walk_slabs(const hk__pool_t *pool, hk_stats_t *out) {
-  for (const hk__seg_t *seg = pool->segs; seg != NULL; seg = seg->next) {
+  for (const hk__seg_t *seg = pool->segs.head; seg != NULL; seg = seg->next) {
     for (unsigned i = 0; i < seg->nslabs; i++) {
       const hk__slab_t *s = hk__seg_slab(seg, i);
       if (s->state == HK_SLAB_FREE) continue;

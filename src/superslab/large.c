@@ -1,9 +1,10 @@
-/* Blocks above HK_MID_MAX (and over-aligned ones) get a LARGE segment of
+/* Blocks above HK_MID_MAX (and over-aligned ones) get a LARGE SuperSlab of
  * their own: a 2 MiB-aligned mapping whose header is a one-slab SuperSlab
- * header, entered in the pointer map for its first granule (where the
- * block starts), so free()'s slow path finds its record like any other. Freed mappings wait in a small region cache
- * (policy: slots and a byte cap) so a program that frees and reallocates
- * big buffers makes no syscalls; realloc remaps instead of copying. */
+ * header, entered in the pointer map for the granule its block starts in,
+ * so free()'s slow path finds its record like any other. Freed mappings
+ * wait in the region cache (superslab/mapping.c; policy: slots and a byte
+ * cap), so a program that frees and reallocates big buffers makes no
+ * syscalls; realloc remaps instead of copying. */
 #include "internal.h"
 
 #include <errno.h>
@@ -12,54 +13,6 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-
-static void large_list_push(hk__pool_t *pool, hk__seg_t *s) {
-  s->prev = NULL;
-  s->next = pool->large;
-  if (pool->large) pool->large->prev = s;
-  pool->large = s;
-}
-static void large_list_remove(hk__pool_t *pool, hk__seg_t *s) {
-  if (s->prev) s->prev->next = s->next; else pool->large = s->next;
-  if (s->next) s->next->prev = s->prev;
-  s->next = s->prev = NULL;
-}
-
-static void cache_remove_at(hk__pool_t *pool, uint32_t i) {
-  pool->cache_bytes -= pool->cache[i].size;
-  pool->cache_n--;
-  for (; i < pool->cache_n; i++) pool->cache[i] = pool->cache[i + 1];
-}
-
-static void cache_evict_oldest(hk__pool_t *pool) {
-  hk__seg_t *seg = pool->cache[0].seg;
-  cache_remove_at(pool, 0);
-  hk__pool_unmap_seg(pool, seg);
-}
-
-/* Best fit among cached regions: big enough, and wasting at most half. */
-static uint32_t cache_fit(const hk__pool_t *pool, size_t need) {
-  uint32_t best = UINT32_MAX;
-  for (uint32_t i = 0; i < pool->cache_n; i++) {
-    size_t sz = pool->cache[i].size;
-    if (sz >= need && sz - need <= need / 2 && (best == UINT32_MAX || sz < pool->cache[best].size))
-      best = i;
-  }
-  return best;
-}
-
-static hk__seg_t *cache_take(hk__pool_t *pool, size_t need) {
-  uint32_t best = cache_fit(pool, need);
-  if (best == UINT32_MAX) return NULL;
-  hk__seg_t *seg = pool->cache[best].seg;
-  cache_remove_at(pool, best);
-  return seg;
-}
-
-void hk__region_cache_release(hk__pool_t *pool, size_t keep_n, size_t keep_bytes) {
-  while (pool->cache_n > keep_n || (pool->cache_n > 0 && pool->cache_bytes > keep_bytes))
-    cache_evict_oldest(pool);
-}
 
 /* Bytes to map for a block of size at offset in its segment (page
  * multiple), or 0 if that overflows. */
@@ -74,10 +27,10 @@ void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
   size_t need = map_need(offset, size);
   if (need == 0) { errno = ENOMEM; return NULL; }
   pthread_mutex_lock(&pool->lock);
-  hk__seg_t *seg = cache_take(pool, need);
+  hk__seg_t *seg = hk__region_take(pool, need);
   bool dirty = seg != NULL; /* fresh mappings are zero-filled */
   if (seg == NULL) {
-    seg = hk__pool_map_seg(pool, need);
+    seg = hk__seg_map(pool, need);
     if (seg != NULL) {
       seg->kind = HK_KIND_LARGE;
       seg->slab_shift = HK_SEG_SHIFT; /* its one granule entry names slabs[0] */
@@ -85,7 +38,7 @@ void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
       seg->slabs[0].seg = seg;
       seg->slabs[0].flags = HK_SLAB_LARGE_BLOCK;
       seg->slabs[0].start = (uint8_t *)seg + offset; /* the map enters its granule */
-      if (!hk__pool_enter_seg(pool, seg)) seg = NULL;
+      if (!hk__seg_enter(pool, seg)) seg = NULL;
     }
     if (seg == NULL) {
       pthread_mutex_unlock(&pool->lock);
@@ -104,7 +57,7 @@ void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
   s->state = HK_SLAB_LARGE;
   s->block_size = 0;
   atomic_store_explicit(&s->owner, 0, memory_order_relaxed); /* never the fast path */
-  large_list_push(pool, seg);
+  hk__seg_list_push(&pool->large, seg);
   pool->n_large++;
   pool->large_bytes += hk__large_usable(seg);
   pool->active += hk__large_usable(seg);
@@ -134,11 +87,11 @@ void *hk__large_resize(hk__seg_t *seg, size_t size) {
   size_t old = seg->map_size;
   pthread_mutex_lock(&pool->lock);
   if (hk__large_usable(seg) <= HK_REMAP_COPY_MAX && need > old &&
-      cache_fit(pool, map_need(HK_LARGE_OFFSET, size)) != UINT32_MAX) {
+      hk__region_fits(pool, map_need(HK_LARGE_OFFSET, size))) {
     pthread_mutex_unlock(&pool->lock);
     return NULL;
   }
-  if (need > old && !hk__pool_budget(pool, need - old)) {
+  if (need > old && !hk__pool_make_room(pool, need - old)) {
     pthread_mutex_unlock(&pool->lock);
     return NULL;
   }
@@ -147,7 +100,7 @@ void *hk__large_resize(hk__seg_t *seg, size_t size) {
    * set the entry, which a later clear would wipe. The new range's chunk
    * is reserved first (hk__os_remap calls back), so entering it cannot
    * fail after the move. */
-  large_list_remove(pool, seg);
+  hk__seg_list_remove(&pool->large, seg);
   hk__map_remove(seg);
   hk__seg_t *nseg = hk__os_remap(&pool->os, seg, old, need, HK_SEG_SIZE, hk__map_cover);
   if (nseg != seg && nseg != NULL) {
@@ -157,7 +110,7 @@ void *hk__large_resize(hk__seg_t *seg, size_t size) {
   }
   hk__map_insert(nseg != NULL ? nseg : seg); /* its chunk exists: cannot fail */
   if (nseg == NULL) {
-    large_list_push(pool, seg);
+    hk__seg_list_push(&pool->large, seg);
     pthread_mutex_unlock(&pool->lock);
     return NULL;
   }
@@ -172,7 +125,7 @@ void *hk__large_resize(hk__seg_t *seg, size_t size) {
   pool->large_bytes = (size_t)((ptrdiff_t)pool->large_bytes + delta);
   pool->active = (size_t)((ptrdiff_t)pool->active + delta);
   if (pool->active > pool->peak_active) pool->peak_active = pool->active;
-  large_list_push(pool, nseg);
+  hk__seg_list_push(&pool->large, nseg);
   pthread_mutex_unlock(&pool->lock);
   return nseg->slabs[0].start;
 }
@@ -187,25 +140,12 @@ void hk__large_free(hk__seg_t *seg, const void *p, const char *call) {
     pthread_mutex_unlock(&pool->lock);
     hk__fatal_invalid(call, p, what);
   }
-  large_list_remove(pool, seg);
+  hk__seg_list_remove(&pool->large, seg);
   pool->n_large--;
   pool->large_bytes -= hk__large_usable(seg);
   pool->active -= hk__large_usable(seg);
-  const hk__policy_t *pol = &pool->policy;
-  if (pol->region_cache_slots > 0 && seg->map_size <= pol->region_cache_max_bytes) {
-    /* The newest region stays; the oldest ones make room (the cache is kept
-     * in age order, oldest first), so the sizes in use now are the cached ones. */
-    while (pool->cache_n >= pol->region_cache_slots ||
-           pool->cache_bytes + seg->map_size > pol->region_cache_max_bytes)
-      cache_evict_oldest(pool);
-    s->state = HK_SLAB_CACHED;
-    pool->cache[pool->cache_n].seg = seg;
-    pool->cache[pool->cache_n].size = seg->map_size;
-    pool->cache_n++;
-    pool->cache_bytes += seg->map_size;
-  } else {
-    hk__pool_unmap_seg(pool, seg);
-  }
+  if (hk__region_put(pool, seg)) s->state = HK_SLAB_CACHED;
+  else hk__seg_unmap(pool, seg);
   pthread_mutex_unlock(&pool->lock);
 }
 

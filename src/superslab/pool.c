@@ -1,7 +1,9 @@
-/* A heap's SuperSlab pool: maps SuperSlabs, formats slabs for size classes,
- * keeps FREE slabs, unowned PARTIAL slabs and retained empty SuperSlabs, and
- * applies the retention/decommit/budget policy. Every function that touches
- * pool lists runs under pool->lock; fronts call in only on slow paths. */
+/* A heap's SuperSlab pool, its slabs: formats SuperSlabs into slabs for
+ * size classes, keeps FREE slabs and unowned PARTIAL slabs, hands slabs to
+ * fronts and takes them back, carves and drains their blocks. SuperSlabs
+ * come from and go back to superslab/mapping.c. Every function that
+ * touches pool lists runs under pool->lock; fronts call in only on slow
+ * paths. */
 #include "internal.h"
 
 #include <errno.h>
@@ -11,30 +13,6 @@
 #endif
 
 /* ---- intrusive lists ------------------------------------------------------- */
-static void seg_push(hk__seg_t **head, hk__seg_t *s) {
-  s->prev = NULL;
-  s->next = *head;
-  if (*head) (*head)->prev = s;
-  *head = s;
-}
-static void seg_remove(hk__seg_t **head, hk__seg_t *s) {
-  if (s->prev) s->prev->next = s->next; else *head = s->next;
-  if (s->next) s->next->prev = s->prev;
-  s->next = s->prev = NULL;
-}
-static void list_push(hk__seg_list_t *l, hk__seg_t *s) {
-  s->prev = NULL;
-  s->next = l->head;
-  if (l->head) l->head->prev = s; else l->tail = s;
-  l->head = s;
-  l->n++;
-}
-static void list_remove(hk__seg_list_t *l, hk__seg_t *s) {
-  if (s->prev) s->prev->next = s->next; else l->head = s->next;
-  if (s->next) s->next->prev = s->prev; else l->tail = s->prev;
-  s->next = s->prev = NULL;
-  l->n--;
-}
 static void slab_push(hk__slab_t **head, hk__slab_t *s) {
   s->prev = NULL;
   s->next = *head;
@@ -104,83 +82,7 @@ static size_t slab_colour(const hk__slab_t *s, unsigned cls, uint32_t bsize, siz
   return pick * unit;
 }
 
-/* ---- init / destroy ----------------------------------------------------------- */
-void hk__pool_init(hk__pool_t *pool, const hk__policy_t *policy, const hk_os_hooks_t *hooks,
-                   struct hk__heap_s *owner_heap) {
-  pthread_mutex_init(&pool->lock, NULL);
-  hk__os_init(&pool->os, hooks);
-  pool->policy = *policy;
-  pool->owner_heap = owner_heap;
-}
-
-/* Committed-bytes bookkeeping goes through here only (delta may be < 0). */
-void hk__seg_commit(hk__pool_t *pool, hk__seg_t *seg, ptrdiff_t delta) {
-  seg->committed = (size_t)((ptrdiff_t)seg->committed + delta);
-  pool->committed = (size_t)((ptrdiff_t)pool->committed + delta);
-}
-
-void hk__pool_unmap_seg(hk__pool_t *pool, hk__seg_t *seg) {
-  size_t size = seg->map_size; /* the header goes with the mapping */
-  hk__map_remove(seg);
-  hk__seg_commit(pool, seg, -(ptrdiff_t)seg->committed);
-  if (hk__os_unmap(&pool->os, seg, size)) pool->mapped -= size;
-}
-
-void hk__pool_destroy(hk__pool_t *pool) {
-  pthread_mutex_lock(&pool->lock);
-  hk__seg_t *lists[4] = {pool->segs, pool->empty.head, pool->decommitted.head, pool->large};
-  for (int i = 0; i < 4; i++) {
-    for (hk__seg_t *s = lists[i], *n; s != NULL; s = n) {
-      n = s->next;
-      hk__pool_unmap_seg(pool, s);
-    }
-  }
-  pool->segs = pool->large = NULL;
-  pool->empty = pool->decommitted = (hk__seg_list_t){0};
-  hk__region_cache_release(pool, 0, 0);
-  pthread_mutex_unlock(&pool->lock);
-  pthread_mutex_destroy(&pool->lock);
-}
-
 /* ---- SuperSlab creation and formatting ------------------------------------------ */
-static bool evict_oldest_empty(hk__pool_t *pool);
-
-bool hk__pool_budget(hk__pool_t *pool, size_t more) {
-  size_t max = pool->policy.max_bytes;
-  if (max == 0 || pool->mapped + more <= max) return true;
-  /* Make room from what is only cached before refusing. */
-  hk__region_cache_release(pool, 0, 0);
-  while (pool->mapped + more > max && evict_oldest_empty(pool)) {
-  }
-  return pool->mapped + more <= max;
-}
-
-/* Maps a 2 MiB-aligned region for a SuperSlab or a large block, with its
- * header's fields set, accounted; the caller lays it out, then enters it
- * in the pointer map (hk__pool_enter_seg). Lock held. */
-hk__seg_t *hk__pool_map_seg(hk__pool_t *pool, size_t size) {
-  if (!hk__pool_budget(pool, size)) { errno = ENOMEM; return NULL; }
-  hk__seg_t *seg = hk__os_map_aligned(&pool->os, size, HK_SEG_SIZE);
-  if (seg == NULL) { errno = ENOMEM; return NULL; }
-#ifdef HK_ASAN
-  ASAN_UNPOISON_MEMORY_REGION(seg, size); /* shadow outlives an earlier unmap here */
-#endif
-  seg->magic = HK_SEG_MAGIC;
-  seg->slabs = (hk__slab_t *)((uint8_t *)seg + HK_RECORDS_OFF);
-  seg->pool = pool;
-  seg->map_size = size;
-  pool->mapped += size;
-  if (pool->mapped > pool->peak_mapped) pool->peak_mapped = pool->mapped;
-  return seg;
-}
-
-bool hk__pool_enter_seg(hk__pool_t *pool, hk__seg_t *seg) {
-  if (hk__map_insert(seg)) return true;
-  if (hk__os_unmap(&pool->os, seg, seg->map_size)) pool->mapped -= seg->map_size;
-  errno = ENOMEM; /* no map chunk for its range */
-  return false;
-}
-
 /* (Re)lays out an all-FREE segment for a kind: its slabs' records. The
  * caller enters them in the pointer map (new: insert; else: update). */
 static void seg_layout(hk__seg_t *seg, unsigned kind) {
@@ -207,10 +109,10 @@ static void seg_slabs_to_free_list(hk__pool_t *pool, hk__seg_t *seg) {
 }
 
 static hk__seg_t *seg_new(hk__pool_t *pool, unsigned kind) {
-  hk__seg_t *seg = hk__pool_map_seg(pool, HK_SEG_SIZE);
+  hk__seg_t *seg = hk__seg_map(pool, HK_SEG_SIZE);
   if (seg == NULL) return NULL;
   seg_layout(seg, kind);
-  if (!hk__pool_enter_seg(pool, seg)) return NULL;
+  if (!hk__seg_enter(pool, seg)) return NULL;
   pool->n_segs++;
   hk__seg_commit(pool, seg, (ptrdiff_t)HK_SEG_SIZE);
   return seg;
@@ -264,66 +166,20 @@ static void slab_format(hk__slab_t *s, unsigned cls) {
   s->dirty = 1;
 }
 
-/* ---- the empty-segment policy ----------------------------------------------------- */
+/* ---- empty SuperSlabs ----------------------------------------------------------- */
+/* Its last slab went FREE: out of the slab lists, kept for reuse
+ * (superslab/mapping.c), and the policy applied. */
 static void seg_became_empty(hk__pool_t *pool, hk__seg_t *seg) {
   for (unsigned i = 0; i < seg->nslabs; i++) slab_remove(&pool->free_slabs[seg->kind], hk__seg_slab(seg, i));
-  seg_remove(&pool->segs, seg);
-  list_push(&pool->empty, seg);
-  seg->empty_since_ms = hk__os_now_ms();
+  hk__seg_list_remove(&pool->segs, seg);
+  hk__seg_retain(pool, seg);
+  hk__pool_enforce(pool);
 }
 
-/* Eviction: the oldest retained empty SuperSlab is unmapped (the oldest
- * decommitted one, else the oldest committed one). False if none. */
-static bool evict_oldest_empty(hk__pool_t *pool) {
-  hk__seg_list_t *l = pool->decommitted.tail != NULL ? &pool->decommitted : &pool->empty;
-  hk__seg_t *s = l->tail;
-  if (s == NULL) return false;
-  list_remove(l, s);
-  pool->n_segs--;
-  hk__pool_unmap_seg(pool, s);
-  return true;
-}
-
-/* Decommit: committed empty SuperSlabs empty for the delay or longer, the
- * oldest first; the first one not due yet ends the pass. */
-static void decommit_due(hk__pool_t *pool) {
-  const hk__policy_t *pol = &pool->policy;
-  if (pol->decommit == HK_DECOMMIT_OFF || pool->empty.tail == NULL) return;
-  uint64_t now = pol->decommit_delay_ms ? hk__os_now_ms() : 0;
-  for (hk__seg_t *s; (s = pool->empty.tail) != NULL;) {
-    if (pol->decommit_delay_ms && now - s->empty_since_ms < pol->decommit_delay_ms) return;
-    if (!hk__os_decommit(&pool->os, (uint8_t *)s + HK_SEG_HEADER_SIZE,
-                         s->map_size - HK_SEG_HEADER_SIZE, pol->decommit))
-      return; /* the kernel refused: try again on a later pass */
-    list_remove(&pool->empty, s);
-    list_push(&pool->decommitted, s);
-    s->decommitted = 1;
-    hk__seg_commit(pool, s, (ptrdiff_t)HK_SEG_HEADER_SIZE - (ptrdiff_t)s->committed);
-    for (unsigned i = 0; i < s->nslabs; i++) hk__seg_slab(s, i)->dirty = 0;
-  }
-}
-
-/* Retention, then decommit. Each evicted or decommitted SuperSlab costs
- * O(1), so a pass costs what it changes. */
-static void enforce_policy(hk__pool_t *pool) {
-  while (pool->empty.n + pool->decommitted.n > pool->policy.retain_superslabs)
-    evict_oldest_empty(pool);
-  decommit_due(pool);
-}
-
-/* Reuse: the most recently emptied committed SuperSlab (its pages are the
- * likeliest still resident), else the most recently decommitted one. */
+/* A retained SuperSlab laid out for kind, or NULL if none is kept. */
 static hk__seg_t *take_empty_seg(hk__pool_t *pool, unsigned kind) {
-  hk__seg_list_t *l = pool->empty.head != NULL ? &pool->empty : &pool->decommitted;
-  hk__seg_t *seg = l->head;
-  if (seg == NULL) return NULL;
-  list_remove(l, seg);
-  seg->decommitted = 0;
-  /* Counted as committed again as a whole (pages come back as touched);
-   * this also covers slabs a trim decommitted one by one. */
-  hk__seg_commit(pool, seg, (ptrdiff_t)seg->map_size - (ptrdiff_t)seg->committed);
-  for (unsigned i = 0; i < seg->nslabs; i++) hk__seg_slab(seg, i)->dirty = 1;
-  if (seg->kind != kind) {
+  hk__seg_t *seg = hk__seg_reuse(pool);
+  if (seg != NULL && seg->kind != kind) {
     seg_layout(seg, kind);
     hk__map_update(seg);
   }
@@ -368,7 +224,7 @@ hk__slab_t *hk__pool_acquire(hk__pool_t *pool, unsigned cls) {
       pthread_mutex_unlock(&pool->lock);
       return NULL;
     }
-    seg_push(&pool->segs, seg);
+    hk__seg_list_push(&pool->segs, seg);
     seg_slabs_to_free_list(pool, seg);
   }
   s = pool->free_slabs[kind];
@@ -383,7 +239,7 @@ hk__slab_t *hk__pool_acquire(hk__pool_t *pool, unsigned cls) {
   s->state = HK_SLAB_OWNED;
   pool->active += slab_bytes(s);
   if (pool->active > pool->peak_active) pool->peak_active = pool->active;
-  if (pool->empty.n > 0) enforce_policy(pool); /* delayed decommits come due here */
+  if (pool->empty.n > 0) hk__pool_enforce(pool); /* delayed decommits come due here */
   pthread_mutex_unlock(&pool->lock);
   return s;
 }
@@ -401,10 +257,7 @@ void hk__pool_give_back_locked(hk__pool_t *pool, hk__slab_t *s) {
   s->end = s->start;
   slab_set_limit(s, 0);
   slab_push(&pool->free_slabs[seg->kind], s);
-  if (--seg->used_slabs == 0) {
-    seg_became_empty(pool, seg);
-    enforce_policy(pool);
-  }
+  if (--seg->used_slabs == 0) seg_became_empty(pool, seg);
 }
 
 void hk__pool_give_back(hk__pool_t *pool, hk__slab_t *s) {
@@ -415,7 +268,7 @@ void hk__pool_give_back(hk__pool_t *pool, hk__slab_t *s) {
 
 /* ---- prewarm and trim ------------------------------------------------------------------ */
 bool hk__pool_prewarm(hk__pool_t *pool) {
-  size_t n = (pool->policy.prewarm_bytes + HK_SEG_SIZE - 1) / HK_SEG_SIZE;
+  size_t n = hk__policy_prewarm_superslabs(&pool->policy);
   bool ok = true;
   pthread_mutex_lock(&pool->lock);
   for (size_t i = 0; i < n; i++) {
@@ -425,17 +278,14 @@ bool hk__pool_prewarm(hk__pool_t *pool) {
       for (size_t off = HK_SEG_HEADER_SIZE; off < HK_SEG_SIZE; off += HK_PAGE)
         ((volatile uint8_t *)seg)[off] = 0;
     }
-    list_push(&pool->empty, seg);
-    seg->empty_since_ms = hk__os_now_ms();
+    hk__seg_retain(pool, seg);
   }
   pthread_mutex_unlock(&pool->lock);
   return ok;
 }
 
 size_t hk__pool_trim(hk__pool_t *pool) {
-  size_t released = 0;
-  hk_decommit_t how = pool->policy.decommit == HK_DECOMMIT_OFF ? HK_DECOMMIT_DONTNEED
-                                                                : pool->policy.decommit;
+  hk_decommit_t how = hk__policy_trim_advice(&pool->policy);
   pthread_mutex_lock(&pool->lock);
   /* Unowned partial slabs may have been emptied by remote frees. */
   for (unsigned c = 0; c < HK_NUM_CLASSES; c++) {
@@ -448,13 +298,9 @@ size_t hk__pool_trim(hk__pool_t *pool) {
       }
     }
   }
-  while (pool->empty.tail != NULL || pool->decommitted.tail != NULL) {
-    hk__seg_list_t *l = pool->decommitted.tail != NULL ? &pool->decommitted : &pool->empty;
-    released += l->tail->map_size;
-    evict_oldest_empty(pool);
-  }
+  size_t released = hk__pool_release_retained(pool);
   /* FREE slabs inside segments still in use: decommit what was touched. */
-  for (hk__seg_t *seg = pool->segs; seg != NULL; seg = seg->next) {
+  for (hk__seg_t *seg = pool->segs.head; seg != NULL; seg = seg->next) {
     for (unsigned i = 0; i < seg->nslabs; i++) {
       hk__slab_t *s = hk__seg_slab(seg, i);
       if (s->state != HK_SLAB_FREE || !s->dirty) continue;
@@ -467,8 +313,6 @@ size_t hk__pool_trim(hk__pool_t *pool) {
       }
     }
   }
-  released += pool->cache_bytes;
-  hk__region_cache_release(pool, 0, 0);
   pthread_mutex_unlock(&pool->lock);
   return released;
 }
@@ -489,7 +333,7 @@ bool hk__slab_carve(hk__slab_t *s) {
     b->next = head;
     b->key = hk__slab_key(s);
 #ifdef HK_CHECKED
-    hk__poison_block(s, b); /* malloc checks every keyed block's fill */
+    hk__poison(b, bsize); /* malloc checks every keyed block's fill */
 #endif
     head = b;
   }

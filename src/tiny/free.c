@@ -3,11 +3,6 @@
  * build, every free (with its consistency checks). */
 #include "internal.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
 #include "tiny/front_inline.h"
 
 /* p (a block boundary of slab s) is free: for free (double free) and
@@ -19,40 +14,6 @@
 bool hk__block_is_free(const hk__slab_t *s, const void *p) {
   return ((const hk__block_t *)p)->key == hk__slab_key(s);
 }
-
-#ifdef HK_CHECKED
-/* Checked build: besides its key, a freed block is filled with HK_POISON
- * past its first two words; malloc verifies the fill (write after free). */
-#define HK_POISON 0xDFu
-
-void hk__poison_block(hk__slab_t *s, void *p) {
-  if (s->block_size > sizeof(hk__block_t))
-    memset((uint8_t *)p + sizeof(hk__block_t), HK_POISON, s->block_size - sizeof(hk__block_t));
-}
-
-void hk__check_alloc(hk__slab_t *s, hk__block_t *b) {
-  if (b->key == 0) return; /* not a keyed free block: nothing to verify */
-  const uint8_t *q = (const uint8_t *)b + sizeof(hk__block_t);
-  for (size_t i = 0; i + sizeof(hk__block_t) < s->block_size; i++) {
-    if (q[i] != HK_POISON) hk__fatal_invalid("malloc", b, "write after free to block");
-  }
-}
-
-static void check_list(hk__slab_t *s, hk__block_t *b, uint32_t *n) {
-  for (; b != NULL; b = b->next) {
-    uint8_t *p = (uint8_t *)b;
-    if (p < s->start || p >= s->bump || (size_t)(p - s->start) % s->block_size != 0)
-      hk__fatal_invalid("malloc", b, "corrupt free list at");
-    if (++*n > s->capacity) hk__fatal_invalid("malloc", b, "free list cycle at");
-  }
-}
-
-void hk__check_slab(hk__slab_t *s) {
-  uint32_t n = 0;
-  check_list(s, s->free, &n);
-  if (s->used > s->capacity + s->pinned) hk__fatal_invalid("malloc", s, "slab use count corrupt in");
-}
-#endif
 
 /* One CAS links the block and counts it (the count lives in the same word,
  * see HK_XFREE_COUNT_SHIFT), and clears DETACHED if it was set: then the
@@ -78,7 +39,7 @@ static void remote_push(hk__slab_t *s, hk__block_t *b, hk__front_t *f) {
 hk_inline hk__front_t *front_for(hk__thread_t *t, const hk__slab_t *s) {
   if (!t->live) return NULL;
   if (s->flags & HK_SLAB_DEFAULT_HEAP) return &t->main;
-  hk__heap_t *heap = hk__heap_of_pool(s->seg->pool);
+  hk__heap_t *heap = s->seg->pool->owner_heap;
   return atomic_load_explicit(&t->last_heap, memory_order_relaxed) == heap->handle ? t->last_front
                                                                                  : NULL;
 }
@@ -141,7 +102,7 @@ static hk_noinline void free_general(void *p, const char *call, hk__slab_t *s) {
   hk__block_t *b = p;
   if (hk__block_is_free(s, p)) hk__fatal_invalid(call, p, HK_MSG_DOUBLE_FREE);
 #ifdef HK_CHECKED
-  hk__poison_block(s, p);
+  hk__poison(p, s->block_size);
 #endif
   b->key = hk__slab_key(s);
   uintptr_t me = hk__self_token();
@@ -179,7 +140,7 @@ hk_noinline void hk__free_slow(void *p, const char *call) {
       hk__block_t *b = p;
       if (hk_unlikely(hk__block_is_free(s, p))) hk__fatal_invalid(call, p, HK_MSG_DOUBLE_FREE);
 #ifdef HK_CHECKED
-      hk__poison_block(s, p);
+      hk__poison(p, s->block_size);
 #endif
       b->key = hk__slab_key(s);
       hk__bin_push(bin, s, b,

@@ -15,13 +15,6 @@
 const hk__slab_t hk__slab_empty;
 
 #define EMPTY ((hk__slab_t *)&hk__slab_empty)
-hk__thread_t hk__thread_empty = {.main = {.direct = {[0 ... HK_SMALL_MAX] = EMPTY},
-                                          .cur = {[0 ... HK_NUM_CLASSES - 1] = EMPTY},
-                                          .head = {[0 ... HK_NUM_CLASSES - 1] = EMPTY},
-                                          .thread = &hk__thread_empty},
-                                 .last_heap = HK_NO_HEAP,
-                                 .last_front = &hk__thread_empty.main};
-__thread hk__thread_t *hk__tls __attribute__((tls_model("initial-exec"))) = &hk__thread_empty;
 
 /* Entries lo..hi of a size table point at s, eight per iteration (a class
  * has 16, 32 or 64 sizes, 17 for class 0): set_pop runs on every change
@@ -170,6 +163,21 @@ static void sweep_tail(hk__front_t *f, unsigned cls) {
   }
 }
 
+#ifdef HK_CHECKED
+/* Checked build: s's free list is made of carved blocks of s, without a
+ * cycle, and its use count is in range. */
+static void check_slab(const hk__slab_t *s) {
+  uint32_t n = 0;
+  for (const hk__block_t *b = s->free; b != NULL; b = b->next) {
+    const uint8_t *p = (const uint8_t *)b;
+    if (p < s->start || p >= s->bump || (size_t)(p - s->start) % s->block_size != 0)
+      hk__fatal_invalid("malloc", b, "corrupt free list at");
+    if (++n > s->capacity) hk__fatal_invalid("malloc", b, "free list cycle at");
+  }
+  if (s->used > s->capacity + s->pinned) hk__fatal_invalid("malloc", s, "slab use count corrupt in");
+}
+#endif
+
 /* s has free blocks: it becomes the head, and malloc pops from it, or in
  * bin mode from the bin, which gets all of them. */
 static void *serve(hk__front_t *f, hk__slab_t *s) {
@@ -179,7 +187,7 @@ static void *serve(hk__front_t *f, hk__slab_t *s) {
     q_push_head(f, s);
   }
 #ifdef HK_CHECKED
-  hk__check_slab(s);
+  check_slab(s);
 #endif
   if (bin_mode(f, cls)) hk__bin_fill(f->cur[cls], s);
   return hk__front_alloc(f, cls);
@@ -250,12 +258,6 @@ static void bins_off(hk__front_t *f) {
  * blocks serves, a full one leaves the queue (detach). Then the first slab
  * that can carve serves; then the pool gives one (a PARTIAL slab first). */
 hk_noinline void *hk__front_alloc_slow(hk__front_t *f, unsigned cls) {
-  if (hk_unlikely(!f->thread->live)) {
-    /* First allocation of this thread: it still runs on hk__thread_empty. */
-    hk__thread_t *t = hk__thread_init();
-    if (t == NULL) { errno = ENOMEM; return NULL; }
-    return hk__front_alloc(&t->main, cls);
-  }
   bin_switch(f, cls);
   sweep_tail(f, cls);
   for (;;) {

@@ -8,7 +8,8 @@
 #include "internal.h"
 
 #ifdef HK_CHECKED
-#define HK_CHECK_ALLOC(s, b) hk__check_alloc(s, b)
+/* A keyed free block still holds its poison fill (os/diag.c). */
+#define HK_CHECK_ALLOC(s, b) ((b)->key != 0 ? hk__poison_check((b), (s)->block_size) : (void)0)
 #else
 #define HK_CHECK_ALLOC(s, b) ((void)0)
 #endif
@@ -47,19 +48,11 @@ hk_inline hk__block_t *hk__slab_pop(hk__slab_t *s) {
   return b;
 }
 
-/* A block of class cls from the front's current slab. */
+/* A block of class cls from the front (of a live thread) or its slow path. */
 hk_inline void *hk__front_alloc(hk__front_t *f, unsigned cls) {
   hk__block_t *b = hk__slab_pop(f->cur[cls]);
   if (hk_likely(b != NULL)) return b;
   return hk__front_alloc_slow(f, cls);
-}
-
-/* A block for size <= HK_SMALL_MAX: the size indexes the class's head slab
- * directly; the class is looked up only on the slow path. */
-hk_inline void *hk__front_alloc_small(hk__front_t *f, size_t size) {
-  hk__block_t *b = hk__slab_pop(f->direct[size]);
-  if (hk_likely(b != NULL)) return b;
-  return hk__front_alloc_slow(f, hk__small_class[(size + 15) >> 4]);
 }
 
 /* b, a validated and keyed block of slab s, freed into bin (tiny/bin.c):

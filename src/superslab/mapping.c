@@ -1,0 +1,232 @@
+/* A pool's mappings. Every SuperSlab and large block a pool maps goes in
+ * and out of the address space and the pointer map here, with what it
+ * costs (mapped and committed bytes, against the budget), and here wait
+ * the ones kept for reuse: retained empty SuperSlabs, committed and then
+ * decommitted, and cached large regions. What to keep, how long and how
+ * much is decided in policy/decide.c; this file carries it out. Every
+ * function runs under pool->lock (init and destroy take it themselves).
+ *
+ * Retained empty SuperSlabs are in two lists, each in the order they got
+ * there, newest at the head: `empty` (committed) and `decommitted`. So the
+ * oldest of all is the tail of `decommitted` (else of `empty`), and the
+ * next one due for decommit the tail of `empty`: every decision takes an
+ * end of a list, in O(1). */
+#include "internal.h"
+
+#include <errno.h>
+#ifdef HK_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+/* ---- lists of SuperSlabs ------------------------------------------------------ */
+void hk__seg_list_push(hk__seg_list_t *l, hk__seg_t *s) {
+  s->prev = NULL;
+  s->next = l->head;
+  if (l->head) l->head->prev = s; else l->tail = s;
+  l->head = s;
+  l->n++;
+}
+void hk__seg_list_remove(hk__seg_list_t *l, hk__seg_t *s) {
+  if (s->prev) s->prev->next = s->next; else l->head = s->next;
+  if (s->next) s->next->prev = s->prev; else l->tail = s->prev;
+  s->next = s->prev = NULL;
+  l->n--;
+}
+
+/* ---- init / destroy ----------------------------------------------------------- */
+void hk__pool_init(hk__pool_t *pool, const hk__policy_t *policy, const hk_os_hooks_t *hooks,
+                   struct hk__heap_s *owner_heap) {
+  pthread_mutex_init(&pool->lock, NULL);
+  hk__os_init(&pool->os, hooks);
+  pool->policy = *policy;
+  pool->owner_heap = owner_heap;
+}
+
+void hk__pool_destroy(hk__pool_t *pool) {
+  pthread_mutex_lock(&pool->lock);
+  hk__seg_list_t *lists[4] = {&pool->segs, &pool->empty, &pool->decommitted, &pool->large};
+  for (int i = 0; i < 4; i++) {
+    for (hk__seg_t *s = lists[i]->head, *n; s != NULL; s = n) {
+      n = s->next;
+      hk__seg_unmap(pool, s);
+    }
+    *lists[i] = (hk__seg_list_t){0};
+  }
+  hk__region_cache_release(pool, 0, 0);
+  pthread_mutex_unlock(&pool->lock);
+  pthread_mutex_destroy(&pool->lock);
+}
+
+/* ---- in and out of the address space -------------------------------------------- */
+void hk__seg_commit(hk__pool_t *pool, hk__seg_t *seg, ptrdiff_t delta) {
+  seg->committed = (size_t)((ptrdiff_t)seg->committed + delta);
+  pool->committed = (size_t)((ptrdiff_t)pool->committed + delta);
+}
+
+hk__seg_t *hk__seg_map(hk__pool_t *pool, size_t size) {
+  if (!hk__pool_make_room(pool, size)) { errno = ENOMEM; return NULL; }
+  hk__seg_t *seg = hk__os_map_aligned(&pool->os, size, HK_SEG_SIZE);
+  if (seg == NULL) { errno = ENOMEM; return NULL; }
+#ifdef HK_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(seg, size); /* shadow outlives an earlier unmap here */
+#endif
+  seg->magic = HK_SEG_MAGIC;
+  seg->slabs = (hk__slab_t *)((uint8_t *)seg + HK_RECORDS_OFF);
+  seg->pool = pool;
+  seg->map_size = size;
+  pool->mapped += size;
+  if (pool->mapped > pool->peak_mapped) pool->peak_mapped = pool->mapped;
+  return seg;
+}
+
+bool hk__seg_enter(hk__pool_t *pool, hk__seg_t *seg) {
+  if (hk__map_insert(seg)) return true;
+  if (hk__os_unmap(&pool->os, seg, seg->map_size)) pool->mapped -= seg->map_size;
+  errno = ENOMEM; /* no map chunk for its range */
+  return false;
+}
+
+void hk__seg_unmap(hk__pool_t *pool, hk__seg_t *seg) {
+  size_t size = seg->map_size; /* the header goes with the mapping */
+  hk__map_remove(seg);
+  hk__seg_commit(pool, seg, -(ptrdiff_t)seg->committed);
+  if (hk__os_unmap(&pool->os, seg, size)) pool->mapped -= size;
+}
+
+/* ---- retained empty SuperSlabs --------------------------------------------------- */
+void hk__seg_retain(hk__pool_t *pool, hk__seg_t *seg) {
+  hk__seg_list_push(&pool->empty, seg);
+  seg->empty_since_ms = hk__os_now_ms();
+}
+
+/* Eviction: the oldest retained empty SuperSlab is unmapped (the oldest
+ * decommitted one, else the oldest committed one). False if none. */
+static bool evict_oldest_empty(hk__pool_t *pool) {
+  hk__seg_list_t *l = pool->decommitted.tail != NULL ? &pool->decommitted : &pool->empty;
+  hk__seg_t *s = l->tail;
+  if (s == NULL) return false;
+  hk__seg_list_remove(l, s);
+  pool->n_segs--;
+  hk__seg_unmap(pool, s);
+  return true;
+}
+
+/* Decommit: the committed empty SuperSlabs that are due, the oldest first;
+ * the first one not due yet ends the pass. */
+static void decommit_due(hk__pool_t *pool) {
+  const hk__policy_t *pol = &pool->policy;
+  if (pol->decommit == HK_DECOMMIT_OFF || pool->empty.tail == NULL) return;
+  uint64_t now = pol->decommit_delay_ms ? hk__os_now_ms() : 0; /* no clock for no delay */
+  for (hk__seg_t *s; (s = pool->empty.tail) != NULL;) {
+    if (!hk__policy_decommit_due(pol, s->empty_since_ms, now)) return;
+    if (!hk__os_decommit(&pool->os, (uint8_t *)s + HK_SEG_HEADER_SIZE,
+                         s->map_size - HK_SEG_HEADER_SIZE, pol->decommit))
+      return; /* the kernel refused: try again on a later pass */
+    hk__seg_list_remove(&pool->empty, s);
+    hk__seg_list_push(&pool->decommitted, s);
+    s->decommitted = 1;
+    hk__seg_commit(pool, s, (ptrdiff_t)HK_SEG_HEADER_SIZE - (ptrdiff_t)s->committed);
+    for (unsigned i = 0; i < s->nslabs; i++) hk__seg_slab(s, i)->dirty = 0;
+  }
+}
+
+/* Retention, then decommit. Each evicted or decommitted SuperSlab costs
+ * O(1), so a pass costs what it changes. */
+void hk__pool_enforce(hk__pool_t *pool) {
+  while (hk__policy_retains_too_many(&pool->policy, pool->empty.n + pool->decommitted.n))
+    evict_oldest_empty(pool);
+  decommit_due(pool);
+}
+
+/* Reuse: the most recently emptied committed SuperSlab (its pages are the
+ * likeliest still resident), else the most recently decommitted one. */
+hk__seg_t *hk__seg_reuse(hk__pool_t *pool) {
+  hk__seg_list_t *l = pool->empty.head != NULL ? &pool->empty : &pool->decommitted;
+  hk__seg_t *seg = l->head;
+  if (seg == NULL) return NULL;
+  hk__seg_list_remove(l, seg);
+  seg->decommitted = 0;
+  /* Counted as committed again as a whole (pages come back as touched);
+   * this also covers slabs a trim decommitted one by one. */
+  hk__seg_commit(pool, seg, (ptrdiff_t)seg->map_size - (ptrdiff_t)seg->committed);
+  for (unsigned i = 0; i < seg->nslabs; i++) hk__seg_slab(seg, i)->dirty = 1;
+  return seg;
+}
+
+size_t hk__pool_release_retained(hk__pool_t *pool) {
+  size_t released = 0;
+  while (pool->empty.tail != NULL || pool->decommitted.tail != NULL) {
+    hk__seg_list_t *l = pool->decommitted.tail != NULL ? &pool->decommitted : &pool->empty;
+    released += l->tail->map_size;
+    evict_oldest_empty(pool);
+  }
+  released += pool->cache_bytes;
+  hk__region_cache_release(pool, 0, 0);
+  return released;
+}
+
+/* Budget: room is made from what is only kept for reuse before a mapping
+ * is refused. */
+bool hk__pool_make_room(hk__pool_t *pool, size_t more) {
+  const hk__policy_t *pol = &pool->policy;
+  if (hk__policy_within_budget(pol, pool->mapped, more)) return true;
+  hk__region_cache_release(pool, 0, 0);
+  while (!hk__policy_within_budget(pol, pool->mapped, more) && evict_oldest_empty(pool)) {
+  }
+  return hk__policy_within_budget(pol, pool->mapped, more);
+}
+
+/* ---- the region cache: freed large mappings, oldest first -------------------------- */
+static void cache_remove_at(hk__pool_t *pool, uint32_t i) {
+  pool->cache_bytes -= pool->cache[i].size;
+  pool->cache_n--;
+  for (; i < pool->cache_n; i++) pool->cache[i] = pool->cache[i + 1];
+}
+
+static void cache_evict_oldest(hk__pool_t *pool) {
+  hk__seg_t *seg = pool->cache[0].seg;
+  cache_remove_at(pool, 0);
+  hk__seg_unmap(pool, seg);
+}
+
+/* Best fit among cached regions: big enough, and wasting at most half. */
+static uint32_t cache_fit(const hk__pool_t *pool, size_t need) {
+  uint32_t best = UINT32_MAX;
+  for (uint32_t i = 0; i < pool->cache_n; i++) {
+    size_t sz = pool->cache[i].size;
+    if (sz >= need && sz - need <= need / 2 && (best == UINT32_MAX || sz < pool->cache[best].size))
+      best = i;
+  }
+  return best;
+}
+
+bool hk__region_fits(const hk__pool_t *pool, size_t need) {
+  return cache_fit(pool, need) != UINT32_MAX;
+}
+
+hk__seg_t *hk__region_take(hk__pool_t *pool, size_t need) {
+  uint32_t best = cache_fit(pool, need);
+  if (best == UINT32_MAX) return NULL;
+  hk__seg_t *seg = pool->cache[best].seg;
+  cache_remove_at(pool, best);
+  return seg;
+}
+
+/* The newest region stays; the oldest ones make room, so the sizes in
+ * use now are the cached ones. */
+bool hk__region_put(hk__pool_t *pool, hk__seg_t *seg) {
+  const hk__policy_t *pol = &pool->policy;
+  if (!hk__policy_region_cacheable(pol, seg->map_size)) return false;
+  while (!hk__policy_region_room(pol, pool->cache_n, pool->cache_bytes, seg->map_size))
+    cache_evict_oldest(pool);
+  pool->cache[pool->cache_n].seg = seg;
+  pool->cache[pool->cache_n].size = seg->map_size;
+  pool->cache_n++;
+  pool->cache_bytes += seg->map_size;
+  return true;
+}
+
+void hk__region_cache_release(hk__pool_t *pool, size_t keep_n, size_t keep_bytes) {
+  while (pool->cache_n > keep_n || (pool->cache_n > 0 && pool->cache_bytes > keep_bytes))
+    cache_evict_oldest(pool);
+}
