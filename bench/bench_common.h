@@ -80,6 +80,18 @@ static inline long bench_max_rss_kb(void) {
   return ru.ru_maxrss; /* kilobytes on Linux */
 }
 
+/* Peak virtual size (VmPeak): the address space the process ever held. */
+static inline long bench_vm_peak_kb(void) {
+  char line[128];
+  long kb = -1;
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmPeak: %ld kB", &kb) == 1) break;
+  fclose(f);
+  return kb;
+}
+
 /* Current resident set (not the peak), for drift measurements. */
 static inline long bench_cur_rss_kb(void) {
   FILE *f = fopen("/proc/self/statm", "r");
@@ -119,6 +131,7 @@ static inline void bench_print_result(double ops, double seconds) {
   printf("Throughput = %.0f ops/s\n", tput);
   printf("[TIME] seconds=%.6f ns_per_op=%.3f\n", seconds, ops > 0 ? seconds * 1e9 / ops : 0.0);
   printf("[RSS] max_kb=%ld\n", bench_max_rss_kb());
+  printf("[VM] peak_kb=%ld\n", bench_vm_peak_kb());
   bench_report_allocator();
 }
 

@@ -181,7 +181,7 @@ pingpong_ns() { "$BENCH/bench_pingpong" 5000 2>/dev/null | sed -n 's/.*ns_per_ro
 
 RES="$BUILD_DIR/bench-results"
 mkdir -p "$RES" "$OUT_DIR"
-RAW="$RES/raw.csv"; SYS="$RES/syscalls.csv"; CG="$RES/callgrind.csv"; META="$RES/meta.txt"; NOTES="$RES/notes.txt"
+RAW="$RES/raw.csv"; VM="$RES/vm.csv"; SYS="$RES/syscalls.csv"; CG="$RES/callgrind.csv"; META="$RES/meta.txt"; NOTES="$RES/notes.txt"
 STEADY="$RES/steady.csv"
 echo "workload,allocator,rep,throughput,rss_kb,pingpong_ns" >"$RAW"
 echo "workload,allocator,syscalls,ops" >"$SYS"
@@ -291,6 +291,18 @@ else
   log "strace not found: no syscall column"
 fi
 
+# ---- address space: hakmem-direct's peak virtual size beside what it mapped ----
+log "address space (hakmem-direct: VmPeak and the heap's peak mapped bytes)"
+echo "workload,vm_peak_kb,peak_mapped_kb" >"$VM"
+for w in "${WORKLOADS[@]}"; do
+  IFS='|' read -r name bin args _ _ _ <<<"$w"
+  [ -x "$BENCH/${bin}_hk" ] || continue
+  out="$(run_bench hakmem-direct "$bin" "$args" 2>/dev/null)" || { log "vm run failed: $name"; continue; }
+  vm="$(sed -n 's/^\[VM\] peak_kb=\([0-9]*\).*/\1/p' <<<"$out")"
+  mapped="$(sed -n 's/^\[HK\] .*peak_mapped_kb=\([0-9]*\).*/\1/p' <<<"$out")"
+  [ -n "$vm" ] && [ -n "$mapped" ] && echo "$name,$vm,$mapped" >>"$VM"
+done
+
 # ---- callgrind lane -----------------------------------------------------------
 if [ "$CALLGRIND" = 1 ]; then
   if command -v valgrind >/dev/null 2>&1; then
@@ -366,6 +378,6 @@ ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "n/a"; }
 CHART="$OUT_DIR/benchmarks.png"
 command -v gnuplot >/dev/null 2>&1 || CHART=""
 echo "pingpong_max_ns=$PINGPONG_MAX_NS" >>"$META"
-python3 "$ROOT/bench/report.py" --raw "$RAW" --syscalls "$SYS" --steady "$STEADY" --callgrind "$CG" --meta "$META" \
+python3 "$ROOT/bench/report.py" --raw "$RAW" --vm "$VM" --syscalls "$SYS" --steady "$STEADY" --callgrind "$CG" --meta "$META" \
   --notes "$NOTES" --micro-dir "$MICRO_DIR" --md "$OUT_DIR/benchmarks.md" ${CHART:+--chart "$CHART"} --workdir "$RES"
 log "total time $(( $(date +%s) - START_TIME )) s; raw data in $RES"

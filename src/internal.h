@@ -32,7 +32,8 @@ void *hk__os_reserve(hk__os_t *os, size_t size, size_t align, bool readable);
  * address, or NULL (unchanged). */
 void *hk__os_remap(hk__os_t *os, void *p, size_t old_size, size_t new_size, size_t align,
                    bool (*prepare)(const void *to));
-void hk__os_dontdump(void *p, size_t size); /* left out of core files (best effort) */
+bool hk__os_dontdump(void *p, size_t size); /* left out of core files (best effort) */
+bool hk__os_dump(void *p, size_t size);     /* back in them */
 
 /* ---- os/diag.c: "hakmem: <call>(): <what> <p>" on stderr, then abort. ------- */
 _Noreturn __attribute__((noreturn)) void hk__fatal_invalid(const char *call, const void *p,
@@ -83,10 +84,11 @@ size_t hk__policy_prewarm_superslabs(const hk__policy_t *p);
 #define HK_MAP_BIN ((uintptr_t)1) /* owner tag: thread pointers are aligned, bit 0 is free */
 extern uint8_t *hk__map_top[HK_MAP_TOP];
 void hk__map_init(void); /* idempotent; also run by a constructor */
-bool hk__map_insert(hk__seg_t *seg);
-void hk__map_update(hk__seg_t *seg);
-void hk__map_remove(hk__seg_t *seg);
+bool hk__map_insert(hk__ss_t *ss);
+void hk__map_update(hk__ss_t *ss);
+void hk__map_remove(hk__ss_t *ss);
 bool hk__map_cover(const void *p);
+void hk__map_trim(void);   /* pages of entries no SuperSlab uses go back */
 void hk__map_lock(void);   /* fork */
 void hk__map_unlock(void);
 /* The one writer of slab->owner: the record's and the map's copies (the
@@ -138,12 +140,12 @@ hk_inline hk__slab_t *hk__map_slab_at(hk__map_pos_t e) {
 hk_inline hk__slab_t *hk__map_slab(const void *p) { return hk__map_slab_at(hk__map_pos(p)); }
 
 /* Slab i of a SuperSlab (i < nslabs): the record of its first granule. */
-hk_inline hk__slab_t *hk__seg_slab(const hk__seg_t *seg, unsigned i) {
-  return &seg->slabs[i << (seg->slab_shift - HK_GRANULE_SHIFT)];
+hk_inline hk__slab_t *hk__ss_slab(const hk__ss_t *ss, unsigned i) {
+  return &ss->slabs[i << (ss->slab_shift - HK_GRANULE_SHIFT)];
 }
 /* Index of slab s in its SuperSlab. */
 hk_inline unsigned hk__slab_index(const hk__slab_t *s) {
-  return (unsigned)(s - s->seg->slabs) >> (s->seg->slab_shift - HK_GRANULE_SHIFT);
+  return (unsigned)(s - s->ss->slabs) >> (s->ss->slab_shift - HK_GRANULE_SHIFT);
 }
 /* p, inside slab s's region and below s->end, is a block boundary among
  * the first blocks that bound (a div_limit) admits. Lemire's test, as in
@@ -161,28 +163,28 @@ hk_inline uintptr_t hk__slab_key(const hk__slab_t *s) { return (uintptr_t)s; }
 void hk__pool_init(hk__pool_t *pool, const hk__policy_t *policy,
                    const hk_os_hooks_t *hooks, struct hk__heap_s *owner_heap);
 void hk__pool_destroy(hk__pool_t *pool);   /* every mapping goes, live blocks included */
-void hk__seg_list_push(hk__seg_list_t *l, hk__seg_t *s);   /* at the head: newest */
-void hk__seg_list_remove(hk__seg_list_t *l, hk__seg_t *s);
+void hk__ss_list_push(hk__ss_list_t *l, hk__ss_t *s);   /* at the head: newest */
+void hk__ss_list_remove(hk__ss_list_t *l, hk__ss_t *s);
 /* Committed-bytes bookkeeping goes through here only (delta may be < 0). */
-void hk__seg_commit(hk__pool_t *pool, hk__seg_t *seg, ptrdiff_t delta);
+void hk__ss_commit(hk__pool_t *pool, hk__ss_t *ss, ptrdiff_t delta);
 /* A 2 MiB-aligned mapping of size bytes within the budget, its header's
  * common fields set and counted as mapped; the caller lays it out, then
- * enters it (hk__seg_enter: into the pointer map, else it is unmapped,
+ * enters it (hk__ss_enter: into the pointer map, else it is unmapped,
  * ENOMEM). NULL with errno ENOMEM. */
-hk__seg_t *hk__seg_map(hk__pool_t *pool, size_t size);
-bool hk__seg_enter(hk__pool_t *pool, hk__seg_t *seg);
-void hk__seg_unmap(hk__pool_t *pool, hk__seg_t *seg);      /* out of the map, then unmapped */
+hk__ss_t *hk__ss_map(hk__pool_t *pool, size_t size);
+bool hk__ss_enter(hk__pool_t *pool, hk__ss_t *ss);
+void hk__ss_unmap(hk__pool_t *pool, hk__ss_t *ss);      /* out of the map, then unmapped */
 bool hk__pool_make_room(hk__pool_t *pool, size_t more);    /* budget: may drop what is kept */
-void hk__seg_retain(hk__pool_t *pool, hk__seg_t *seg);     /* an empty SuperSlab is kept */
+void hk__ss_retain(hk__pool_t *pool, hk__ss_t *ss);     /* an empty SuperSlab is kept */
 void hk__pool_enforce(hk__pool_t *pool);   /* retention, then the decommits due */
-hk__seg_t *hk__seg_reuse(hk__pool_t *pool); /* a kept one back in use (committed), or NULL */
+hk__ss_t *hk__ss_reuse(hk__pool_t *pool); /* a kept one back in use (committed), or NULL */
 size_t hk__pool_release_retained(hk__pool_t *pool); /* trim: all of it; the bytes */
 /* The region cache of freed large mappings: a best fit for need bytes
- * (taken out), whether there is one, keep seg (false: the policy will
+ * (taken out), whether there is one, keep ss (false: the policy will
  * not), and down to keep_n regions and keep_bytes. */
-hk__seg_t *hk__region_take(hk__pool_t *pool, size_t need);
+hk__ss_t *hk__region_take(hk__pool_t *pool, size_t need);
 bool hk__region_fits(const hk__pool_t *pool, size_t need);
-bool hk__region_put(hk__pool_t *pool, hk__seg_t *seg);
+bool hk__region_put(hk__pool_t *pool, hk__ss_t *ss);
 void hk__region_cache_release(hk__pool_t *pool, size_t keep_n, size_t keep_bytes);
 
 /* ---- superslab/pool.c: slabs ------------------------------------------------------- */
@@ -206,10 +208,10 @@ void hk__pool_drain(hk__pool_t *pool, hk__slab_t *slab);
 void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero);
 /* realloc of a LARGE block to size > HK_MID_MAX without a copy (see
  * large.c): the block, moved or not, or NULL with nothing changed. */
-void *hk__large_resize(hk__seg_t *seg, size_t size);
-void hk__large_free(hk__seg_t *seg, const void *p, const char *call);
-size_t hk__large_usable(const hk__seg_t *seg);
-void *hk__large_block(const hk__seg_t *seg);
+void *hk__large_resize(hk__ss_t *ss, size_t size);
+void hk__large_free(hk__ss_t *ss, const void *p, const char *call);
+size_t hk__large_usable(const hk__ss_t *ss);
+void *hk__large_block(const hk__ss_t *ss);
 
 /* ---- tiny/size_class.c ----------------------------------------------------------- */
 #define HK_NUM_SMALL_CLASSES 32 /* classes of sizes <= HK_SMALL_MAX */

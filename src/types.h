@@ -5,8 +5,8 @@
  *     plus counters of those calls. The only code that calls mmap/munmap/madvise.
  *   Meta (src/os/meta.c): a tiny internal allocator for thread records, fronts
  *     and heap records. Never returns memory to the OS; never calls malloc.
- *   SuperSlab (hk__seg_t, src/superslab): a 2 MiB-aligned mapping whose header
- *     sits at its start, so `p & ~HK_SEG_MASK` finds it from any block. Kinds:
+ *   SuperSlab (hk__ss_t, src/superslab): a 2 MiB-aligned mapping whose header
+ *     sits at its start, so `p & ~HK_SS_MASK` finds it from any block. Kinds:
  *       SMALL: 32 slabs of 64 KiB (block sizes <= 8 KiB),
  *       MID:   4 slabs of 512 KiB (block sizes 8..64 KiB),
  *       LARGE: one block > HK_MID_MAX (or over-aligned); the mapping may be
@@ -14,7 +14,7 @@
  *   Granule: 64 KiB of a SuperSlab. Each has a slab record; a SMALL slab is
  *     one granule, a MID slab eight, whose first granule's record is the
  *     slab's (the other seven records are unused). Records sit in the
- *     SuperSlab's header (HK_SEG_HEADER_SIZE).
+ *     SuperSlab's header (HK_SS_HEADER_SIZE).
  *   Pointer map (hk__map_top, src/superslab/map.c): from any address to its
  *     granule's slab record and a copy of that slab's owner, which free
  *     tests before it touches the slab. Two levels; the chunks of the
@@ -68,25 +68,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HK_SEG_SHIFT 21
-#define HK_SEG_SIZE ((size_t)1 << HK_SEG_SHIFT)
-#define HK_SEG_MASK (HK_SEG_SIZE - 1)
+#define HK_SS_SHIFT 21
+#define HK_SS_SIZE ((size_t)1 << HK_SS_SHIFT)
+#define HK_SS_MASK (HK_SS_SIZE - 1)
 
 #define HK_SMALL_SLAB_SHIFT 16 /* 64 KiB */
 #define HK_MID_SLAB_SHIFT 19   /* 512 KiB */
 #define HK_SMALL_BLOCK_MAX 8192u
-#define HK_MAX_SLABS (HK_SEG_SIZE >> HK_SMALL_SLAB_SHIFT) /* 32 */
-#define HK_SEG_HEADER_SIZE 8192u /* header and slab records, page aligned */
+#define HK_MAX_SLABS (HK_SS_SIZE >> HK_SMALL_SLAB_SHIFT) /* 32 */
+#define HK_SS_HEADER_SIZE 8192u /* header and slab records, page aligned */
 #define HK_GRANULE_SHIFT 16      /* a slab record per 64 KiB */
-#define HK_SEG_GRANULES (HK_SEG_SIZE >> HK_GRANULE_SHIFT) /* 32 records per SuperSlab */
-#define HK_RECORDS_OFF 128u      /* records in the header: after hk__seg_t */
-#define HK_LARGE_OFFSET 512u     /* block offset in a LARGE segment (align <= 512) */
+#define HK_SS_GRANULES (HK_SS_SIZE >> HK_GRANULE_SHIFT) /* 32 records per SuperSlab */
+#define HK_RECORDS_OFF 128u      /* records in the header: after hk__ss_t */
+#define HK_LARGE_OFFSET 512u     /* block offset in a LARGE SuperSlab (align <= 512) */
 #define HK_REMAP_COPY_MAX ((size_t)1 << 20) /* large realloc: copy into a cached region up to this */
 #define HK_PAGE 4096u
 #define HK_CARVE_BYTES 4096u     /* blocks carved per refill: about one page */
 #define HK_CARVE_MAX_BYTES 16384u /* ... or up to 4 blocks within this */
 
-#define HK_SEG_MAGIC 0x484b5353u /* "HKSS" */
+#define HK_SS_MAGIC 0x484b5353u /* "HKSS" */
 
 /* A slab's xfree word packs its remote-free list: the head block (bits
  * 4..47: blocks are 16-byte aligned and below 2^47), HK_XFREE_DETACHED
@@ -154,8 +154,8 @@ enum {
   HK_SLAB_FREE = 0,    /* on the pool's free list, no class */
   HK_SLAB_OWNED = 1,   /* taken by a front: owned, or detached (full) */
   HK_SLAB_PARTIAL = 2, /* on the pool's partial list for its class */
-  HK_SLAB_LARGE = 4,   /* the block of a LARGE segment, live */
-  HK_SLAB_CACHED = 5,  /* a LARGE segment parked in the region cache */
+  HK_SLAB_LARGE = 4,   /* the block of a LARGE SuperSlab, live */
+  HK_SLAB_CACHED = 5,  /* a LARGE SuperSlab parked in the region cache */
   HK_SLAB_BIN = 6      /* not a slab: a front's bin (tiny/bin.c), in no SuperSlab */
 };
 
@@ -212,7 +212,7 @@ typedef struct hk__slab_s {
   uint64_t div_magic;
   uint64_t div_limit;
   uint8_t *end;             /* end of the last whole block */
-  struct hk__seg_s *seg;         /* the SuperSlab of the slab */
+  struct hk__ss_s *ss;         /* the SuperSlab of the slab */
   uint32_t block_size;
   uint16_t capacity;        /* blocks (at most 4096: 64 KiB of 16 B blocks) */
   uint8_t cls;              /* here, not in the first line: remote frees read it */
@@ -230,7 +230,7 @@ typedef struct hk__slab_s {
   _Atomic uint64_t detached_by;
 } __attribute__((aligned(64))) hk__slab_t;
 
-typedef struct hk__seg_s {
+typedef struct hk__ss_s {
   uint32_t magic;
   uint8_t kind;
   uint8_t slab_shift;
@@ -238,21 +238,21 @@ typedef struct hk__seg_s {
   uint32_t used_slabs;      /* slabs not FREE (pool lock) */
   uint8_t decommitted;      /* empty and decommitted */
   struct hk__pool_s *pool;
-  size_t map_size;          /* bytes mapped from the segment start */
-  struct hk__seg_s *next, *prev;
+  size_t map_size;          /* bytes mapped from the SuperSlab start */
+  struct hk__ss_s *next, *prev;
   uint64_t empty_since_ms;
-  size_t committed;         /* bytes of this segment counted in pool->committed */
-  /* HK_SEG_GRANULES records at seg + HK_RECORDS_OFF; a LARGE segment has
+  size_t committed;         /* bytes of this SuperSlab counted in pool->committed */
+  /* HK_SS_GRANULES records at ss + HK_RECORDS_OFF; a LARGE SuperSlab has
    * only record 0 (its block starts at HK_LARGE_OFFSET). */
   hk__slab_t *slabs;
-} hk__seg_t;
+} hk__ss_t;
 
 _Static_assert(sizeof(hk__slab_t) == 192, "a slab record is three cache lines");
 _Static_assert(offsetof(hk__slab_t, xfree) == 64 && offsetof(hk__slab_t, bump) == 128 &&
                    offsetof(hk__slab_t, cls) < 128,
                "the owner's line, the shared line, the slow line");
-_Static_assert(sizeof(hk__seg_t) <= HK_RECORDS_OFF, "segment header fields fit before the records");
-_Static_assert(HK_RECORDS_OFF + HK_SEG_GRANULES * sizeof(hk__slab_t) <= HK_SEG_HEADER_SIZE,
+_Static_assert(sizeof(hk__ss_t) <= HK_RECORDS_OFF, "SuperSlab header fields fit before the records");
+_Static_assert(HK_RECORDS_OFF + HK_SS_GRANULES * sizeof(hk__slab_t) <= HK_SS_HEADER_SIZE,
                "header fits");
 _Static_assert(HK_RECORDS_OFF + sizeof(hk__slab_t) <= HK_LARGE_OFFSET,
                "a LARGE record ends before its block");
@@ -270,19 +270,19 @@ typedef struct hk__depot_s {
   } chain[HK_DEPOT_BATCHES];
 } hk__depot_t;
 
-/* Region cache entry: a LARGE segment kept mapped for reuse. */
+/* Region cache entry: a LARGE SuperSlab kept mapped for reuse. */
 typedef struct hk__region_s {
-  hk__seg_t *seg;
+  hk__ss_t *ss;
   size_t size;
 } hk__region_t;
 
 #define HK_REGION_CACHE_MAX 64
 
 /* A list of SuperSlabs in the order they joined it (newest at head). */
-typedef struct hk__seg_list_s {
-  hk__seg_t *head, *tail;
+typedef struct hk__ss_list_s {
+  hk__ss_t *head, *tail;
   size_t n;
-} hk__seg_list_t;
+} hk__ss_list_t;
 
 typedef struct hk__pool_s {
   pthread_mutex_t lock;
@@ -290,12 +290,12 @@ typedef struct hk__pool_s {
   hk__policy_t policy;
   struct hk__heap_s *owner_heap;         /* the heap this pool belongs to */
   bool default_heap;                     /* the process default heap's pool */
-  hk__seg_list_t segs;                   /* SMALL/MID SuperSlabs with slabs in use */
+  hk__ss_list_t in_use;   /* SMALL/MID SuperSlabs with slabs in use */
   /* Retained empty SuperSlabs, committed and decommitted, each list in the
    * order they got there (superslab/mapping.c). */
-  hk__seg_list_t empty, decommitted;
-  hk__seg_list_t large;                  /* live LARGE SuperSlabs */
-  hk__slab_t *free_slabs[2];             /* FREE slabs of `segs`, by kind */
+  hk__ss_list_t empty, decommitted;
+  hk__ss_list_t large;                  /* live LARGE SuperSlabs */
+  hk__slab_t *free_slabs[2];             /* FREE slabs of `in_use`, by kind */
   hk__slab_t *partial[HK_NUM_CLASSES];   /* unowned slabs with blocks out: FIFO */
   hk__slab_t *partial_tail[HK_NUM_CLASSES];
   unsigned sweep_cls;                    /* next class whose oldest partial is checked */
@@ -303,7 +303,7 @@ typedef struct hk__pool_s {
   hk__region_t cache[HK_REGION_CACHE_MAX];
   uint32_t cache_n;
   size_t cache_bytes;
-  size_t n_segs;
+  size_t n_superslabs;
   size_t mapped, peak_mapped, committed;
   size_t active, peak_active;            /* carved block bytes + large bytes */
   size_t large_bytes, n_large;

@@ -222,8 +222,10 @@ HK_API HK_ALLOC_SIZE(3) HK_NODISCARD void *hk_heap_realloc(hk_heap_t *heap, void
 HK_API HK_MALLOC HK_ALLOC_SIZE(3) HK_ALLOC_ALIGN(2) HK_NODISCARD
 void *hk_heap_aligned_alloc(hk_heap_t *heap, size_t alignment, size_t size);
 
-/* The heap that owns block p, or NULL if p is not a live hakmem block
- * address (only the SuperSlab/large-segment check is made; never aborts). */
+/* The heap that owns block p, or NULL if p is not in hakmem's memory.
+ * Only the pointer map is asked: any address inside a small or medium
+ * block's SuperSlab, or in the 64 KiB granule a large block starts in,
+ * names its heap, live block or not; the call never aborts. */
 HK_API hk_heap_t *hk_heap_of(const void *p);
 
 /* ---- memory back to the OS ---------------------------------------------- */
@@ -232,9 +234,10 @@ HK_API hk_heap_t *hk_heap_of(const void *p);
  * now: the calling thread's cached slabs and blocks go back to the heap,
  * the heap's shared cache of freed blocks goes home, empty SuperSlabs and
  * cached large mappings are unmapped, free slabs that stay mapped are
- * decommitted. Other threads' caches are untouched. Returns the bytes
- * released (unmapped or decommitted). A handle that names no live heap
- * aborts ("invalid heap"). */
+ * decommitted; and the pages of hakmem's pointer map that no longer
+ * describe any SuperSlab (of any heap) are given back too. Other threads'
+ * caches are untouched. Returns the bytes of heap released (unmapped or
+ * decommitted). A handle that names no live heap aborts ("invalid heap"). */
 HK_API size_t hk_heap_trim(hk_heap_t *heap);
 HK_API size_t hk_trim(void); /* hk_heap_trim(hk_heap_default()) */
 

@@ -32,10 +32,10 @@ static size_t usable_checked(const void *p, const char *call, hk__slab_t **slab)
   hk__slab_t *s = *slab = hk__map_slab(p);
   if (s == NULL) hk__fatal_invalid(call, p, HK_MSG_INVALID);
   if (s->flags & HK_SLAB_LARGE_BLOCK) {
-    if (s->state != HK_SLAB_LARGE || p != hk__large_block(s->seg))
-      hk__fatal_invalid(call, p, s->state == HK_SLAB_CACHED && p == hk__large_block(s->seg)
+    if (s->state != HK_SLAB_LARGE || p != hk__large_block(s->ss))
+      hk__fatal_invalid(call, p, s->state == HK_SLAB_CACHED && p == hk__large_block(s->ss)
                                      ? HK_MSG_FREED : HK_MSG_INVALID);
-    return hk__large_usable(s->seg);
+    return hk__large_usable(s->ss);
   }
   const uint8_t *bp = p;
   if (bp < s->start || bp >= s->end ||
@@ -64,12 +64,12 @@ static void *realloc_in(hk__heap_t *heap, void *p, size_t size) {
   }
   /* In place while it fits and does not waste more than half the block. */
   if (size <= usable && (size > usable / 2 || usable <= 128)) return p;
-  hk__seg_t *seg = s->seg;
+  hk__ss_t *ss = s->ss;
   if ((s->flags & HK_SLAB_LARGE_BLOCK) && size > HK_MID_MAX) {
-    void *q = hk__large_resize(seg, size);
+    void *q = hk__large_resize(ss, size);
     if (q != NULL) return q;
   }
-  hk__heap_t *owner = seg->pool->owner_heap;
+  hk__heap_t *owner = ss->pool->owner_heap;
   hk__front_t *f = hk__front_of(owner);
   void *q = f != NULL ? hk__malloc_in(f, owner, size) : NULL;
   if (q == NULL) return NULL; /* p untouched */

@@ -75,7 +75,7 @@ hk_heap_t *hk_heap_of(const void *p) {
   if (p == NULL) return NULL;
   hk__map_init();
   hk__slab_t *s = hk__map_slab(p);
-  return s != NULL ? s->seg->pool->owner_heap->handle : NULL;
+  return s != NULL ? s->ss->pool->owner_heap->handle : NULL;
 }
 
 size_t hk_heap_trim(hk_heap_t *handle) {
@@ -103,7 +103,9 @@ size_t hk_heap_trim(hk_heap_t *handle) {
   size_t mapped_after = heap->pool.mapped;
   pthread_mutex_unlock(&heap->pool.lock);
   size_t flushed = mapped_before > mapped_after ? mapped_before - mapped_after : 0;
-  return flushed + hk__pool_trim(&heap->pool);
+  size_t released = flushed + hk__pool_trim(&heap->pool);
+  hk__map_trim(); /* process-wide, after the pool gave back what it could */
+  return released;
 }
 
 size_t hk_trim(void) { return hk_heap_trim(NULL); }

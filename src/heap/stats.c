@@ -8,9 +8,9 @@
 #include <string.h>
 
 static void walk_slabs(const hk__pool_t *pool, hk_stats_t *out) {
-  for (const hk__seg_t *seg = pool->segs.head; seg != NULL; seg = seg->next) {
-    for (unsigned i = 0; i < seg->nslabs; i++) {
-      const hk__slab_t *s = hk__seg_slab(seg, i);
+  for (const hk__ss_t *ss = pool->in_use.head; ss != NULL; ss = ss->next) {
+    for (unsigned i = 0; i < ss->nslabs; i++) {
+      const hk__slab_t *s = hk__ss_slab(ss, i);
       if (s->state == HK_SLAB_FREE) continue;
       /* Racy by design for slabs owned by running threads: exact when quiet. */
       uint32_t used = __atomic_load_n(&s->used, __ATOMIC_RELAXED);
@@ -65,7 +65,7 @@ static void fill(hk__heap_t *heap, hk_stats_t *out) {
   out->mapped_bytes = pool->mapped;
   out->peak_mapped_bytes = pool->peak_mapped;
   out->committed_bytes = pool->committed;
-  out->superslabs = pool->n_segs;
+  out->superslabs = pool->n_superslabs;
   out->superslabs_empty = pool->empty.n + pool->decommitted.n;
   out->superslabs_decommitted = pool->decommitted.n;
   out->large_blocks = pool->n_large;

@@ -4,6 +4,9 @@
 #include "internal.h"
 
 #include <errno.h>
+#ifdef HK_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
 #include <stdio.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -12,6 +15,17 @@
 void hk__os_init(hk__os_t *os, const hk_os_hooks_t *hooks) {
   if (hooks != NULL) os->hooks = *hooks;
   os->hint = 0;
+}
+
+/* Under HAKMEM_ASAN free blocks are poisoned, and ASan's shadow of a range
+ * outlives its unmapping: whatever is mapped there next starts clean. */
+static void *fresh(void *p, size_t size) {
+#ifdef HK_ASAN
+  if (p != NULL) ASAN_UNPOISON_MEMORY_REGION(p, size);
+#else
+  (void)size;
+#endif
+  return p;
 }
 
 static void *raw_map(hk__os_t *os, void *hint, size_t size) {
@@ -28,7 +42,7 @@ static void *raw_map(hk__os_t *os, void *hint, size_t size) {
     atomic_fetch_add_explicit(&os->n_mmap_failed, 1, memory_order_relaxed);
     errno = ENOMEM;
   }
-  return p;
+  return fresh(p, size);
 }
 
 bool hk__os_unmap(hk__os_t *os, void *p, size_t size) {
@@ -98,7 +112,7 @@ void *hk__os_reserve(hk__os_t *os, size_t size, size_t align, bool readable) {
   uint8_t *p = (uint8_t *)(((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1));
   if (p > raw) hk__os_unmap(os, raw, (size_t)(p - raw));
   if (raw + over > p + size) hk__os_unmap(os, p + size, (size_t)(raw + over - (p + size)));
-  return p;
+  return fresh(p, size);
 }
 
 /* No hooks may be in use (they have no remap). In place first: a shrink
@@ -109,7 +123,7 @@ void *hk__os_remap(hk__os_t *os, void *p, size_t old_size, size_t new_size, size
                    bool (*prepare)(const void *to)) {
   void *q = mremap(p, old_size, new_size, 0);
   atomic_fetch_add_explicit(&os->n_mmap, 1, memory_order_relaxed);
-  if (q != MAP_FAILED) return q;
+  if (q != MAP_FAILED) return fresh(q, new_size);
   void *to = new_size > old_size ? hk__os_reserve(os, new_size, align, false) : NULL;
   if (to == NULL) return NULL;
   if (!prepare(to)) {
@@ -127,15 +141,25 @@ void *hk__os_remap(hk__os_t *os, void *p, size_t old_size, size_t new_size, size
     atomic_fetch_add_explicit(&os->n_mmap_failed, 1, memory_order_relaxed);
     return NULL;
   }
-  return q;
+  return fresh(q, new_size);
 }
 
-/* Not in core files: address space reserved for reads of zeros. */
-void hk__os_dontdump(void *p, size_t size) {
+/* Out of core files (address space reserved for reads of zeros, pages
+ * not in use), and back in. */
+bool hk__os_dontdump(void *p, size_t size) {
 #ifdef MADV_DONTDUMP
-  (void)madvise(p, size, MADV_DONTDUMP);
+  return madvise(p, size, MADV_DONTDUMP) == 0;
 #else
   (void)p, (void)size;
+  return false;
+#endif
+}
+bool hk__os_dump(void *p, size_t size) {
+#ifdef MADV_DODUMP
+  return madvise(p, size, MADV_DODUMP) == 0;
+#else
+  (void)p, (void)size;
+  return false;
 #endif
 }
 

@@ -70,7 +70,7 @@ const char *hk__config_check(const hk_heap_config_t *cfg) {
   if ((unsigned)cfg->profile > HK_PROFILE_LEAN) return "profile: not an hk_profile_t";
   if ((unsigned)cfg->decommit > HK_DECOMMIT_DONTNEED) return "decommit: not an hk_decommit_t";
   if (cfg->region_cache_slots > HK_REGION_CACHE_MAX) return "region_cache_slots: above 64";
-  if (cfg->max_bytes != 0 && cfg->max_bytes < HK_SEG_SIZE)
+  if (cfg->max_bytes != 0 && cfg->max_bytes < HK_SS_SIZE)
     return "max_bytes: nonzero but below one SuperSlab (2 MiB)";
   if (cfg->max_bytes != 0 && cfg->prewarm_bytes > cfg->max_bytes)
     return "prewarm_bytes: above max_bytes";
@@ -99,7 +99,7 @@ void hk__policy_from_config(hk__policy_t *pol, const hk_heap_config_t *cfg) {
   pol->decommit_delay_ms = cfg->decommit_delay_ms;
   /* The prewarmed SuperSlabs are retained: mapping more than retention
    * keeps would only have them unmapped at the first malloc. */
-  size_t prewarmed = (cfg->prewarm_bytes + HK_SEG_SIZE - 1) / HK_SEG_SIZE;
+  size_t prewarmed = (cfg->prewarm_bytes + HK_SS_SIZE - 1) / HK_SS_SIZE;
   pol->retain_superslabs = cfg->retain_superslabs > prewarmed ? cfg->retain_superslabs
                                                               : (uint32_t)prewarmed;
   pol->region_cache_slots = cfg->region_cache_slots;

@@ -41,5 +41,5 @@ bool hk__policy_region_room(const hk__policy_t *p, uint32_t n, size_t bytes, siz
 
 /* Prewarm: how many SuperSlabs a new heap maps up front. */
 size_t hk__policy_prewarm_superslabs(const hk__policy_t *p) {
-  return (p->prewarm_bytes + HK_SEG_SIZE - 1) / HK_SEG_SIZE;
+  return (p->prewarm_bytes + HK_SS_SIZE - 1) / HK_SS_SIZE;
 }

@@ -9,15 +9,12 @@
 
 #include <errno.h>
 #include <string.h>
-#ifdef HK_ASAN
-#include <sanitizer/asan_interface.h>
-#endif
 
 
-/* Bytes to map for a block of size at offset in its segment (page
+/* Bytes to map for a block of size at offset in its SuperSlab (page
  * multiple), or 0 if that overflows. */
 static size_t map_need(size_t offset, size_t size) {
-  if (size > SIZE_MAX - offset - HK_SEG_SIZE) return 0;
+  if (size > SIZE_MAX - offset - HK_SS_SIZE) return 0;
   return (offset + size + HK_PAGE - 1) & ~(size_t)(HK_PAGE - 1);
 }
 
@@ -27,40 +24,40 @@ void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
   size_t need = map_need(offset, size);
   if (need == 0) { errno = ENOMEM; return NULL; }
   pthread_mutex_lock(&pool->lock);
-  hk__seg_t *seg = hk__region_take(pool, need);
-  bool dirty = seg != NULL; /* fresh mappings are zero-filled */
-  if (seg == NULL) {
-    seg = hk__seg_map(pool, need);
-    if (seg != NULL) {
-      seg->kind = HK_KIND_LARGE;
-      seg->slab_shift = HK_SEG_SHIFT; /* its one granule entry names slabs[0] */
-      seg->nslabs = 1;
-      seg->slabs[0].seg = seg;
-      seg->slabs[0].flags = HK_SLAB_LARGE_BLOCK;
-      seg->slabs[0].start = (uint8_t *)seg + offset; /* the map enters its granule */
-      if (!hk__seg_enter(pool, seg)) seg = NULL;
+  hk__ss_t *ss = hk__region_take(pool, need);
+  bool dirty = ss != NULL; /* fresh mappings are zero-filled */
+  if (ss == NULL) {
+    ss = hk__ss_map(pool, need);
+    if (ss != NULL) {
+      ss->kind = HK_KIND_LARGE;
+      ss->slab_shift = HK_SS_SHIFT; /* its one granule entry names slabs[0] */
+      ss->nslabs = 1;
+      ss->slabs[0].ss = ss;
+      ss->slabs[0].flags = HK_SLAB_LARGE_BLOCK;
+      ss->slabs[0].start = (uint8_t *)ss + offset; /* the map enters its granule */
+      if (!hk__ss_enter(pool, ss)) ss = NULL;
     }
-    if (seg == NULL) {
+    if (ss == NULL) {
       pthread_mutex_unlock(&pool->lock);
       return NULL;
     }
-    hk__seg_commit(pool, seg, (ptrdiff_t)seg->map_size);
-  } else if (seg->slabs[0].start != (uint8_t *)seg + offset) {
-    /* Another alignment: the block starts elsewhere in the segment's first
+    hk__ss_commit(pool, ss, (ptrdiff_t)ss->map_size);
+  } else if (ss->slabs[0].start != (uint8_t *)ss + offset) {
+    /* Another alignment: the block starts elsewhere in the SuperSlab's first
      * 2 MiB (HK_MAX_ALIGN), so in the same map chunk: no new reservation. */
-    hk__map_remove(seg);
-    seg->slabs[0].start = (uint8_t *)seg + offset;
-    hk__map_insert(seg);
+    hk__map_remove(ss);
+    ss->slabs[0].start = (uint8_t *)ss + offset;
+    hk__map_insert(ss);
   }
-  _Static_assert(HK_MAX_ALIGN < HK_SEG_SIZE, "a large block starts in its segment's first 2 MiB");
-  hk__slab_t *s = &seg->slabs[0];
+  _Static_assert(HK_MAX_ALIGN < HK_SS_SIZE, "a large block starts in its SuperSlab's first 2 MiB");
+  hk__slab_t *s = &ss->slabs[0];
   s->state = HK_SLAB_LARGE;
   s->block_size = 0;
   atomic_store_explicit(&s->owner, 0, memory_order_relaxed); /* never the fast path */
-  hk__seg_list_push(&pool->large, seg);
+  hk__ss_list_push(&pool->large, ss);
   pool->n_large++;
-  pool->large_bytes += hk__large_usable(seg);
-  pool->active += hk__large_usable(seg);
+  pool->large_bytes += hk__large_usable(ss);
+  pool->active += hk__large_usable(ss);
   if (pool->active > pool->peak_active) pool->peak_active = pool->active;
   pthread_mutex_unlock(&pool->lock);
   if (zero && dirty) memset(s->start, 0, size);
@@ -78,15 +75,15 @@ void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
  * Up to HK_REMAP_COPY_MAX, a cached region that fits wins instead (the
  * caller copies into it): its pages are resident, remapped-to ones are new,
  * and a 1.5x growth chain to 1 MiB took 132 us copying, 178 remapping. */
-void *hk__large_resize(hk__seg_t *seg, size_t size) {
-  hk__pool_t *pool = seg->pool;
+void *hk__large_resize(hk__ss_t *ss, size_t size) {
+  hk__pool_t *pool = ss->pool;
   if (pool->os.hooks.map != NULL) return NULL; /* injected OS: no remap */
-  size_t offset = (size_t)(seg->slabs[0].start - (uint8_t *)seg);
+  size_t offset = (size_t)(ss->slabs[0].start - (uint8_t *)ss);
   size_t need = map_need(offset, size);
   if (need == 0) return NULL;
-  size_t old = seg->map_size;
+  size_t old = ss->map_size;
   pthread_mutex_lock(&pool->lock);
-  if (hk__large_usable(seg) <= HK_REMAP_COPY_MAX && need > old &&
+  if (hk__large_usable(ss) <= HK_REMAP_COPY_MAX && need > old &&
       hk__region_fits(pool, map_need(HK_LARGE_OFFSET, size))) {
     pthread_mutex_unlock(&pool->lock);
     return NULL;
@@ -100,39 +97,36 @@ void *hk__large_resize(hk__seg_t *seg, size_t size) {
    * set the entry, which a later clear would wipe. The new range's chunk
    * is reserved first (hk__os_remap calls back), so entering it cannot
    * fail after the move. */
-  hk__seg_list_remove(&pool->large, seg);
-  hk__map_remove(seg);
-  hk__seg_t *nseg = hk__os_remap(&pool->os, seg, old, need, HK_SEG_SIZE, hk__map_cover);
-  if (nseg != seg && nseg != NULL) {
-    nseg->slabs = (hk__slab_t *)((uint8_t *)nseg + HK_RECORDS_OFF);
-    nseg->slabs[0].seg = nseg;
-    nseg->slabs[0].start = (uint8_t *)nseg + offset;
+  hk__ss_list_remove(&pool->large, ss);
+  hk__map_remove(ss);
+  hk__ss_t *nss = hk__os_remap(&pool->os, ss, old, need, HK_SS_SIZE, hk__map_cover);
+  if (nss != ss && nss != NULL) {
+    nss->slabs = (hk__slab_t *)((uint8_t *)nss + HK_RECORDS_OFF);
+    nss->slabs[0].ss = nss;
+    nss->slabs[0].start = (uint8_t *)nss + offset;
   }
-  hk__map_insert(nseg != NULL ? nseg : seg); /* its chunk exists: cannot fail */
-  if (nseg == NULL) {
-    hk__seg_list_push(&pool->large, seg);
+  hk__map_insert(nss != NULL ? nss : ss); /* its chunk exists: cannot fail */
+  if (nss == NULL) {
+    hk__ss_list_push(&pool->large, ss);
     pthread_mutex_unlock(&pool->lock);
     return NULL;
   }
-#ifdef HK_ASAN
-  ASAN_UNPOISON_MEMORY_REGION(nseg, need); /* shadow outlives an earlier unmap there */
-#endif
   ptrdiff_t delta = (ptrdiff_t)need - (ptrdiff_t)old;
-  nseg->map_size = need;
+  nss->map_size = need;
   pool->mapped = (size_t)((ptrdiff_t)pool->mapped + delta);
   if (pool->mapped > pool->peak_mapped) pool->peak_mapped = pool->mapped;
-  hk__seg_commit(pool, nseg, delta);
+  hk__ss_commit(pool, nss, delta);
   pool->large_bytes = (size_t)((ptrdiff_t)pool->large_bytes + delta);
   pool->active = (size_t)((ptrdiff_t)pool->active + delta);
   if (pool->active > pool->peak_active) pool->peak_active = pool->active;
-  hk__seg_list_push(&pool->large, nseg);
+  hk__ss_list_push(&pool->large, nss);
   pthread_mutex_unlock(&pool->lock);
-  return nseg->slabs[0].start;
+  return nss->slabs[0].start;
 }
 
-void hk__large_free(hk__seg_t *seg, const void *p, const char *call) {
-  hk__pool_t *pool = seg->pool;
-  hk__slab_t *s = &seg->slabs[0];
+void hk__large_free(hk__ss_t *ss, const void *p, const char *call) {
+  hk__pool_t *pool = ss->pool;
+  hk__slab_t *s = &ss->slabs[0];
   pthread_mutex_lock(&pool->lock);
   if (s->state != HK_SLAB_LARGE || (const uint8_t *)p != s->start) {
     const char *what = s->state == HK_SLAB_CACHED && (const uint8_t *)p == s->start
@@ -140,16 +134,16 @@ void hk__large_free(hk__seg_t *seg, const void *p, const char *call) {
     pthread_mutex_unlock(&pool->lock);
     hk__fatal_invalid(call, p, what);
   }
-  hk__seg_list_remove(&pool->large, seg);
+  hk__ss_list_remove(&pool->large, ss);
   pool->n_large--;
-  pool->large_bytes -= hk__large_usable(seg);
-  pool->active -= hk__large_usable(seg);
-  if (hk__region_put(pool, seg)) s->state = HK_SLAB_CACHED;
-  else hk__seg_unmap(pool, seg);
+  pool->large_bytes -= hk__large_usable(ss);
+  pool->active -= hk__large_usable(ss);
+  if (hk__region_put(pool, ss)) s->state = HK_SLAB_CACHED;
+  else hk__ss_unmap(pool, ss);
   pthread_mutex_unlock(&pool->lock);
 }
 
-size_t hk__large_usable(const hk__seg_t *seg) {
-  return seg->map_size - (size_t)(seg->slabs[0].start - (const uint8_t *)seg);
+size_t hk__large_usable(const hk__ss_t *ss) {
+  return ss->map_size - (size_t)(ss->slabs[0].start - (const uint8_t *)ss);
 }
-void *hk__large_block(const hk__seg_t *seg) { return seg->slabs[0].start; }
+void *hk__large_block(const hk__ss_t *ss) { return ss->slabs[0].start; }

@@ -26,10 +26,13 @@
  *
  * Cost: 16 bytes per 64 KiB mapped (256 KiB per GiB), in whole pages: one
  * page of owners and one of slabs cover 32 MiB. The count page of a chunk
- * tracks how many SuperSlabs each owner page covers; the two pages of a
- * count that drops to zero are given back (MADV_DONTNEED), so a burst
- * leaves no map memory behind. Address space: the 64 KiB top, the zero
- * chunk and a chunk per 32 GiB range in use.
+ * tracks how many SuperSlabs each owner page covers; hk__map_trim (run by
+ * hk_heap_trim) gives back the two pages of every count at zero
+ * (MADV_DONTNEED), so a burst leaves no map memory behind, and a heap
+ * whose SuperSlabs come and go in one place makes no call for the map.
+ * Address space: the 64 KiB top, the zero chunk and a chunk per 32 GiB
+ * range in use. Core files: a chunk is MADV_DONTDUMP but for the pages
+ * that have held entries since the last trim.
  *
  * Invariants:
  *   - entries are written under map_lock only by insert/update/remove,
@@ -53,10 +56,15 @@
 #define CHUNK_GRANULES ((size_t)1 << HK_MAP_CHUNK_SHIFT)
 #define PAGE_GRANULES (HK_PAGE / sizeof(uintptr_t))  /* 512 granules: 32 MiB per owner page */
 #define COUNTS_OFF (2 * HK_MAP_SLABS)                /* after the owners and the slabs */
-#define CHUNK_BYTES (COUNTS_OFF + CHUNK_GRANULES / PAGE_GRANULES)
+#define NEXT_OFF (COUNTS_OFF + 2048)                 /* in the count page: the next chunk */
+#define CHUNK_BYTES (COUNTS_OFF + HK_PAGE)
+/* A count byte: SuperSlabs with entries in the page (at most 16: one per
+ * 2 MiB), and DUMPED once the page has been made part of core files. */
+#define COUNT_MASK 0x3fu
+#define DUMPED 0x80u
 
-_Static_assert(CHUNK_GRANULES / PAGE_GRANULES <= HK_PAGE, "a chunk's counts fit in a page");
-_Static_assert(HK_SEG_GRANULES <= PAGE_GRANULES && PAGE_GRANULES % HK_SEG_GRANULES == 0,
+_Static_assert(CHUNK_GRANULES / PAGE_GRANULES <= 2048, "a chunk's counts fit before its link");
+_Static_assert(HK_SS_GRANULES <= PAGE_GRANULES && PAGE_GRANULES % HK_SS_GRANULES == 0,
                "a SuperSlab's entries sit in one page of each array");
 _Static_assert((size_t)HK_MAP_TOP << (HK_MAP_CHUNK_SHIFT + HK_GRANULE_SHIFT) == (size_t)1 << 48,
                "the top covers 48 bits of address");
@@ -68,6 +76,7 @@ uint8_t *hk__map_top[HK_MAP_TOP] = {[0] = (uint8_t *)&early_owner};
 static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t map_once = PTHREAD_ONCE_INIT;
 static uint8_t *zero_chunk; /* NULL: the map could not be set up */
+static uint8_t *chunks;     /* every chunk reserved, linked through NEXT_OFF */
 static hk__os_t map_os;     /* the map's own calls */
 
 /* What top entry i holds for a chunk at c: c minus its first granule's offset. */
@@ -103,65 +112,93 @@ static uint8_t *chunk_for(size_t g) {
   if (v != top_value(zero_chunk, i)) return v + ((uintptr_t)i << HK_MAP_CHUNK_SHIFT) * sizeof(uintptr_t);
   uint8_t *c = hk__os_map_aligned(&map_os, CHUNK_BYTES, HK_PAGE);
   if (c == NULL) return NULL;
+  hk__os_dontdump(c, COUNTS_OFF); /* pages join core files as they get entries */
+  memcpy(c + NEXT_OFF, &chunks, sizeof chunks);
+  chunks = c;
   __atomic_store_n(&hk__map_top[i], top_value(c, i), __ATOMIC_RELEASE);
   return c;
 }
 
-/* seg's first granule with an entry, and how many it has: every granule
- * of a SMALL or MID SuperSlab; of a LARGE segment the one its block
- * starts in (an over-aligned block starts past the first). */
-static size_t first_granule(const hk__seg_t *seg) {
-  return granule_of(seg->kind == HK_KIND_LARGE ? (const void *)seg->slabs[0].start : (const void *)seg);
+/* Byte offset, in either array, of the page that holds g's entry. */
+static size_t page_off(size_t g) {
+  return (g & (CHUNK_GRANULES - 1)) / PAGE_GRANULES * HK_PAGE;
 }
-static size_t seg_granules(const hk__seg_t *seg) {
-  return seg->kind == HK_KIND_LARGE ? 1 : HK_SEG_GRANULES;
+
+/* ss's first granule with an entry, and how many it has: every granule
+ * of a SMALL or MID SuperSlab; of a LARGE one the one its block
+ * starts in (an over-aligned block starts past the first). */
+static size_t first_granule(const hk__ss_t *ss) {
+  return granule_of(ss->kind == HK_KIND_LARGE ? (const void *)ss->slabs[0].start : (const void *)ss);
+}
+static size_t ss_granules(const hk__ss_t *ss) {
+  return ss->kind == HK_KIND_LARGE ? 1 : HK_SS_GRANULES;
 }
 /* The count of the page of owners (and of slabs) that holds g's entry. */
 static uint8_t *page_count(uint8_t *c, size_t g) {
-  return c + COUNTS_OFF + (g & (CHUNK_GRANULES - 1)) / PAGE_GRANULES;
+  return c + COUNTS_OFF + page_off(g) / HK_PAGE;
 }
 
-/* seg's entries: owner 0 and each granule's slab (a MID slab's eight
+/* ss's entries: owner 0 and each granule's slab (a MID slab's eight
  * granules all name its first granule's record), or all zero. */
-static void write_entries(uint8_t *c, const hk__seg_t *seg, bool clear) {
-  size_t g0 = first_granule(seg) & (CHUNK_GRANULES - 1);
+static void write_entries(uint8_t *c, const hk__ss_t *ss, bool clear) {
+  size_t g0 = first_granule(ss) & (CHUNK_GRANULES - 1);
   _Atomic uintptr_t *owner = (_Atomic uintptr_t *)(c + g0 * sizeof(uintptr_t));
   hk__slab_t **slab = (hk__slab_t **)(c + HK_MAP_SLABS + g0 * sizeof(uintptr_t));
-  unsigned lead = ~((1u << (seg->slab_shift - HK_GRANULE_SHIFT)) - 1u);
-  for (size_t g = 0; g < seg_granules(seg); g++) {
+  unsigned lead = ~((1u << (ss->slab_shift - HK_GRANULE_SHIFT)) - 1u);
+  for (size_t g = 0; g < ss_granules(ss); g++) {
     atomic_store_explicit(&owner[g], 0, memory_order_relaxed);
-    __atomic_store_n(&slab[g], clear ? NULL : &seg->slabs[g & lead], __ATOMIC_RELEASE);
+    __atomic_store_n(&slab[g], clear ? NULL : &ss->slabs[g & lead], __ATOMIC_RELEASE);
   }
 }
 
-bool hk__map_insert(hk__seg_t *seg) {
+bool hk__map_insert(hk__ss_t *ss) {
   hk__map_init();
-  size_t g = first_granule(seg);
+  size_t g = first_granule(ss);
   pthread_mutex_lock(&map_lock);
   uint8_t *c = chunk_for(g);
   if (c != NULL) {
-    ++*page_count(c, g);
-    write_entries(c, seg, false);
+    uint8_t *n = page_count(c, g);
+    if (!(*n & DUMPED)) { /* best effort: the entries work either way */
+      (void)hk__os_dump(c + page_off(g), HK_PAGE);
+      (void)hk__os_dump(c + HK_MAP_SLABS + page_off(g), HK_PAGE);
+      *n |= DUMPED;
+    }
+    ++*n;
+    write_entries(c, ss, false);
   }
   pthread_mutex_unlock(&map_lock);
   return c != NULL;
 }
 
-void hk__map_update(hk__seg_t *seg) {
+void hk__map_update(hk__ss_t *ss) {
   pthread_mutex_lock(&map_lock);
-  write_entries(chunk_for(first_granule(seg)), seg, false);
+  write_entries(chunk_for(first_granule(ss)), ss, false);
   pthread_mutex_unlock(&map_lock);
 }
 
-void hk__map_remove(hk__seg_t *seg) {
-  size_t g = first_granule(seg);
+void hk__map_remove(hk__ss_t *ss) {
+  size_t g = first_granule(ss);
   pthread_mutex_lock(&map_lock);
   uint8_t *c = chunk_for(g);
-  write_entries(c, seg, true);
-  if (--*page_count(c, g) == 0) { /* zero already: a failed advice costs memory only */
-    size_t page = (g & (CHUNK_GRANULES - 1)) / PAGE_GRANULES;
-    hk__os_decommit(&map_os, c + page * HK_PAGE, HK_PAGE, HK_DECOMMIT_DONTNEED);
-    hk__os_decommit(&map_os, c + HK_MAP_SLABS + page * HK_PAGE, HK_PAGE, HK_DECOMMIT_DONTNEED);
+  write_entries(c, ss, true);
+  --*page_count(c, g);
+  pthread_mutex_unlock(&map_lock);
+}
+
+void hk__map_trim(void) {
+  pthread_mutex_lock(&map_lock);
+  for (uint8_t *c = chunks, *next; c != NULL; c = next) {
+    memcpy(&next, c + NEXT_OFF, sizeof next);
+    for (size_t page = 0; page < CHUNK_GRANULES / PAGE_GRANULES; page++) {
+      uint8_t *n = c + COUNTS_OFF + page;
+      if (*n != DUMPED) continue; /* entries in it, or given back already */
+      uint8_t *owners = c + page * HK_PAGE, *slabs = c + HK_MAP_SLABS + page * HK_PAGE;
+      hk__os_decommit(&map_os, owners, HK_PAGE, HK_DECOMMIT_DONTNEED); /* zero either way */
+      hk__os_decommit(&map_os, slabs, HK_PAGE, HK_DECOMMIT_DONTNEED);
+      hk__os_dontdump(owners, HK_PAGE);
+      hk__os_dontdump(slabs, HK_PAGE);
+      *n = 0;
+    }
   }
   pthread_mutex_unlock(&map_lock);
 }
@@ -179,11 +216,11 @@ bool hk__map_cover(const void *p) {
  * has entries (it is laid out), so their page stays. */
 void hk__slab_set_owner(hk__slab_t *s, uintptr_t owner, bool bin) {
   atomic_store_explicit(&s->owner, owner, memory_order_release);
-  const hk__seg_t *seg = s->seg;
-  uint8_t *first = (uint8_t *)seg + ((size_t)hk__slab_index(s) << seg->slab_shift);
+  const hk__ss_t *ss = s->ss;
+  uint8_t *first = (uint8_t *)ss + ((size_t)hk__slab_index(s) << ss->slab_shift);
   hk__map_pos_t pos = hk__map_pos(first);
   _Atomic uintptr_t *e = (_Atomic uintptr_t *)(pos.base + pos.g * sizeof(uintptr_t));
   uintptr_t mapped = owner != 0 && bin ? owner | HK_MAP_BIN : owner;
-  for (unsigned g = 0; g < 1u << (seg->slab_shift - HK_GRANULE_SHIFT); g++)
+  for (unsigned g = 0; g < 1u << (ss->slab_shift - HK_GRANULE_SHIFT); g++)
     atomic_store_explicit(&e[g], mapped, memory_order_release);
 }

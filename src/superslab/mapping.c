@@ -14,19 +14,16 @@
 #include "internal.h"
 
 #include <errno.h>
-#ifdef HK_ASAN
-#include <sanitizer/asan_interface.h>
-#endif
 
 /* ---- lists of SuperSlabs ------------------------------------------------------ */
-void hk__seg_list_push(hk__seg_list_t *l, hk__seg_t *s) {
+void hk__ss_list_push(hk__ss_list_t *l, hk__ss_t *s) {
   s->prev = NULL;
   s->next = l->head;
   if (l->head) l->head->prev = s; else l->tail = s;
   l->head = s;
   l->n++;
 }
-void hk__seg_list_remove(hk__seg_list_t *l, hk__seg_t *s) {
+void hk__ss_list_remove(hk__ss_list_t *l, hk__ss_t *s) {
   if (s->prev) s->prev->next = s->next; else l->head = s->next;
   if (s->next) s->next->prev = s->prev; else l->tail = s->prev;
   s->next = s->prev = NULL;
@@ -44,13 +41,13 @@ void hk__pool_init(hk__pool_t *pool, const hk__policy_t *policy, const hk_os_hoo
 
 void hk__pool_destroy(hk__pool_t *pool) {
   pthread_mutex_lock(&pool->lock);
-  hk__seg_list_t *lists[4] = {&pool->segs, &pool->empty, &pool->decommitted, &pool->large};
+  hk__ss_list_t *lists[4] = {&pool->in_use, &pool->empty, &pool->decommitted, &pool->large};
   for (int i = 0; i < 4; i++) {
-    for (hk__seg_t *s = lists[i]->head, *n; s != NULL; s = n) {
+    for (hk__ss_t *s = lists[i]->head, *n; s != NULL; s = n) {
       n = s->next;
-      hk__seg_unmap(pool, s);
+      hk__ss_unmap(pool, s);
     }
-    *lists[i] = (hk__seg_list_t){0};
+    *lists[i] = (hk__ss_list_t){0};
   }
   hk__region_cache_release(pool, 0, 0);
   pthread_mutex_unlock(&pool->lock);
@@ -58,56 +55,53 @@ void hk__pool_destroy(hk__pool_t *pool) {
 }
 
 /* ---- in and out of the address space -------------------------------------------- */
-void hk__seg_commit(hk__pool_t *pool, hk__seg_t *seg, ptrdiff_t delta) {
-  seg->committed = (size_t)((ptrdiff_t)seg->committed + delta);
+void hk__ss_commit(hk__pool_t *pool, hk__ss_t *ss, ptrdiff_t delta) {
+  ss->committed = (size_t)((ptrdiff_t)ss->committed + delta);
   pool->committed = (size_t)((ptrdiff_t)pool->committed + delta);
 }
 
-hk__seg_t *hk__seg_map(hk__pool_t *pool, size_t size) {
+hk__ss_t *hk__ss_map(hk__pool_t *pool, size_t size) {
   if (!hk__pool_make_room(pool, size)) { errno = ENOMEM; return NULL; }
-  hk__seg_t *seg = hk__os_map_aligned(&pool->os, size, HK_SEG_SIZE);
-  if (seg == NULL) { errno = ENOMEM; return NULL; }
-#ifdef HK_ASAN
-  ASAN_UNPOISON_MEMORY_REGION(seg, size); /* shadow outlives an earlier unmap here */
-#endif
-  seg->magic = HK_SEG_MAGIC;
-  seg->slabs = (hk__slab_t *)((uint8_t *)seg + HK_RECORDS_OFF);
-  seg->pool = pool;
-  seg->map_size = size;
+  hk__ss_t *ss = hk__os_map_aligned(&pool->os, size, HK_SS_SIZE);
+  if (ss == NULL) { errno = ENOMEM; return NULL; }
+  ss->magic = HK_SS_MAGIC;
+  ss->slabs = (hk__slab_t *)((uint8_t *)ss + HK_RECORDS_OFF);
+  ss->pool = pool;
+  ss->map_size = size;
   pool->mapped += size;
   if (pool->mapped > pool->peak_mapped) pool->peak_mapped = pool->mapped;
-  return seg;
+  return ss;
 }
 
-bool hk__seg_enter(hk__pool_t *pool, hk__seg_t *seg) {
-  if (hk__map_insert(seg)) return true;
-  if (hk__os_unmap(&pool->os, seg, seg->map_size)) pool->mapped -= seg->map_size;
+bool hk__ss_enter(hk__pool_t *pool, hk__ss_t *ss) {
+  if (hk__map_insert(ss)) return true;
+  if (hk__os_unmap(&pool->os, ss, ss->map_size)) pool->mapped -= ss->map_size;
   errno = ENOMEM; /* no map chunk for its range */
   return false;
 }
 
-void hk__seg_unmap(hk__pool_t *pool, hk__seg_t *seg) {
-  size_t size = seg->map_size; /* the header goes with the mapping */
-  hk__map_remove(seg);
-  hk__seg_commit(pool, seg, -(ptrdiff_t)seg->committed);
-  if (hk__os_unmap(&pool->os, seg, size)) pool->mapped -= size;
+void hk__ss_unmap(hk__pool_t *pool, hk__ss_t *ss) {
+  size_t size = ss->map_size; /* the header goes with the mapping */
+  hk__map_remove(ss);
+  hk__ss_commit(pool, ss, -(ptrdiff_t)ss->committed);
+  if (hk__os_unmap(&pool->os, ss, size)) pool->mapped -= size;
 }
 
 /* ---- retained empty SuperSlabs --------------------------------------------------- */
-void hk__seg_retain(hk__pool_t *pool, hk__seg_t *seg) {
-  hk__seg_list_push(&pool->empty, seg);
-  seg->empty_since_ms = hk__os_now_ms();
+void hk__ss_retain(hk__pool_t *pool, hk__ss_t *ss) {
+  hk__ss_list_push(&pool->empty, ss);
+  ss->empty_since_ms = hk__os_now_ms();
 }
 
 /* Eviction: the oldest retained empty SuperSlab is unmapped (the oldest
  * decommitted one, else the oldest committed one). False if none. */
 static bool evict_oldest_empty(hk__pool_t *pool) {
-  hk__seg_list_t *l = pool->decommitted.tail != NULL ? &pool->decommitted : &pool->empty;
-  hk__seg_t *s = l->tail;
+  hk__ss_list_t *l = pool->decommitted.tail != NULL ? &pool->decommitted : &pool->empty;
+  hk__ss_t *s = l->tail;
   if (s == NULL) return false;
-  hk__seg_list_remove(l, s);
-  pool->n_segs--;
-  hk__seg_unmap(pool, s);
+  hk__ss_list_remove(l, s);
+  pool->n_superslabs--;
+  hk__ss_unmap(pool, s);
   return true;
 }
 
@@ -117,16 +111,16 @@ static void decommit_due(hk__pool_t *pool) {
   const hk__policy_t *pol = &pool->policy;
   if (pol->decommit == HK_DECOMMIT_OFF || pool->empty.tail == NULL) return;
   uint64_t now = pol->decommit_delay_ms ? hk__os_now_ms() : 0; /* no clock for no delay */
-  for (hk__seg_t *s; (s = pool->empty.tail) != NULL;) {
+  for (hk__ss_t *s; (s = pool->empty.tail) != NULL;) {
     if (!hk__policy_decommit_due(pol, s->empty_since_ms, now)) return;
-    if (!hk__os_decommit(&pool->os, (uint8_t *)s + HK_SEG_HEADER_SIZE,
-                         s->map_size - HK_SEG_HEADER_SIZE, pol->decommit))
+    if (!hk__os_decommit(&pool->os, (uint8_t *)s + HK_SS_HEADER_SIZE,
+                         s->map_size - HK_SS_HEADER_SIZE, pol->decommit))
       return; /* the kernel refused: try again on a later pass */
-    hk__seg_list_remove(&pool->empty, s);
-    hk__seg_list_push(&pool->decommitted, s);
+    hk__ss_list_remove(&pool->empty, s);
+    hk__ss_list_push(&pool->decommitted, s);
     s->decommitted = 1;
-    hk__seg_commit(pool, s, (ptrdiff_t)HK_SEG_HEADER_SIZE - (ptrdiff_t)s->committed);
-    for (unsigned i = 0; i < s->nslabs; i++) hk__seg_slab(s, i)->dirty = 0;
+    hk__ss_commit(pool, s, (ptrdiff_t)HK_SS_HEADER_SIZE - (ptrdiff_t)s->committed);
+    for (unsigned i = 0; i < s->nslabs; i++) hk__ss_slab(s, i)->dirty = 0;
   }
 }
 
@@ -140,23 +134,23 @@ void hk__pool_enforce(hk__pool_t *pool) {
 
 /* Reuse: the most recently emptied committed SuperSlab (its pages are the
  * likeliest still resident), else the most recently decommitted one. */
-hk__seg_t *hk__seg_reuse(hk__pool_t *pool) {
-  hk__seg_list_t *l = pool->empty.head != NULL ? &pool->empty : &pool->decommitted;
-  hk__seg_t *seg = l->head;
-  if (seg == NULL) return NULL;
-  hk__seg_list_remove(l, seg);
-  seg->decommitted = 0;
+hk__ss_t *hk__ss_reuse(hk__pool_t *pool) {
+  hk__ss_list_t *l = pool->empty.head != NULL ? &pool->empty : &pool->decommitted;
+  hk__ss_t *ss = l->head;
+  if (ss == NULL) return NULL;
+  hk__ss_list_remove(l, ss);
+  ss->decommitted = 0;
   /* Counted as committed again as a whole (pages come back as touched);
    * this also covers slabs a trim decommitted one by one. */
-  hk__seg_commit(pool, seg, (ptrdiff_t)seg->map_size - (ptrdiff_t)seg->committed);
-  for (unsigned i = 0; i < seg->nslabs; i++) hk__seg_slab(seg, i)->dirty = 1;
-  return seg;
+  hk__ss_commit(pool, ss, (ptrdiff_t)ss->map_size - (ptrdiff_t)ss->committed);
+  for (unsigned i = 0; i < ss->nslabs; i++) hk__ss_slab(ss, i)->dirty = 1;
+  return ss;
 }
 
 size_t hk__pool_release_retained(hk__pool_t *pool) {
   size_t released = 0;
   while (pool->empty.tail != NULL || pool->decommitted.tail != NULL) {
-    hk__seg_list_t *l = pool->decommitted.tail != NULL ? &pool->decommitted : &pool->empty;
+    hk__ss_list_t *l = pool->decommitted.tail != NULL ? &pool->decommitted : &pool->empty;
     released += l->tail->map_size;
     evict_oldest_empty(pool);
   }
@@ -184,9 +178,9 @@ static void cache_remove_at(hk__pool_t *pool, uint32_t i) {
 }
 
 static void cache_evict_oldest(hk__pool_t *pool) {
-  hk__seg_t *seg = pool->cache[0].seg;
+  hk__ss_t *ss = pool->cache[0].ss;
   cache_remove_at(pool, 0);
-  hk__seg_unmap(pool, seg);
+  hk__ss_unmap(pool, ss);
 }
 
 /* Best fit among cached regions: big enough, and wasting at most half. */
@@ -204,25 +198,25 @@ bool hk__region_fits(const hk__pool_t *pool, size_t need) {
   return cache_fit(pool, need) != UINT32_MAX;
 }
 
-hk__seg_t *hk__region_take(hk__pool_t *pool, size_t need) {
+hk__ss_t *hk__region_take(hk__pool_t *pool, size_t need) {
   uint32_t best = cache_fit(pool, need);
   if (best == UINT32_MAX) return NULL;
-  hk__seg_t *seg = pool->cache[best].seg;
+  hk__ss_t *ss = pool->cache[best].ss;
   cache_remove_at(pool, best);
-  return seg;
+  return ss;
 }
 
 /* The newest region stays; the oldest ones make room, so the sizes in
  * use now are the cached ones. */
-bool hk__region_put(hk__pool_t *pool, hk__seg_t *seg) {
+bool hk__region_put(hk__pool_t *pool, hk__ss_t *ss) {
   const hk__policy_t *pol = &pool->policy;
-  if (!hk__policy_region_cacheable(pol, seg->map_size)) return false;
-  while (!hk__policy_region_room(pol, pool->cache_n, pool->cache_bytes, seg->map_size))
+  if (!hk__policy_region_cacheable(pol, ss->map_size)) return false;
+  while (!hk__policy_region_room(pol, pool->cache_n, pool->cache_bytes, ss->map_size))
     cache_evict_oldest(pool);
-  pool->cache[pool->cache_n].seg = seg;
-  pool->cache[pool->cache_n].size = seg->map_size;
+  pool->cache[pool->cache_n].ss = ss;
+  pool->cache[pool->cache_n].size = ss->map_size;
   pool->cache_n++;
-  pool->cache_bytes += seg->map_size;
+  pool->cache_bytes += ss->map_size;
   return true;
 }
 

@@ -50,10 +50,10 @@ static size_t slab_bytes(const hk__slab_t *s) { return (size_t)s->capacity * s->
 /* A slab's region: from its base (after the header for slab 0) to the
  * next slab. Its blocks start a colour offset past the base. */
 static uint8_t *slab_base(const hk__slab_t *s, uint8_t **end) {
-  hk__seg_t *seg = s->seg;
+  hk__ss_t *ss = s->ss;
   unsigned idx = hk__slab_index(s);
-  *end = (uint8_t *)seg + ((size_t)(idx + 1) << seg->slab_shift);
-  return (uint8_t *)seg + (idx == 0 ? HK_SEG_HEADER_SIZE : (size_t)idx << seg->slab_shift);
+  *end = (uint8_t *)ss + ((size_t)(idx + 1) << ss->slab_shift);
+  return (uint8_t *)ss + (idx == 0 ? HK_SS_HEADER_SIZE : (size_t)idx << ss->slab_shift);
 }
 
 /* The page-aligned part of a slab's region: what a per-slab decommit covers. */
@@ -78,25 +78,25 @@ static size_t slab_colour(const hk__slab_t *s, unsigned cls, uint32_t bsize, siz
   if (spare < unit) return 0;
   size_t steps = spare / unit + 1; /* offsets 0, unit, ..., <= spare */
   size_t pick = ((size_t)cls * 37u + (size_t)hk__slab_index(s) * 11u +
-                 (((uintptr_t)s->seg >> HK_SEG_SHIFT) * 5u)) % steps;
+                 (((uintptr_t)s->ss >> HK_SS_SHIFT) * 5u)) % steps;
   return pick * unit;
 }
 
 /* ---- SuperSlab creation and formatting ------------------------------------------ */
-/* (Re)lays out an all-FREE segment for a kind: its slabs' records. The
+/* (Re)lays out an all-FREE SuperSlab for a kind: its slabs' records. The
  * caller enters them in the pointer map (new: insert; else: update). */
-static void seg_layout(hk__seg_t *seg, unsigned kind) {
+static void ss_layout(hk__ss_t *ss, unsigned kind) {
   unsigned shift = kind == HK_KIND_SMALL ? HK_SMALL_SLAB_SHIFT : HK_MID_SLAB_SHIFT;
-  seg->kind = (uint8_t)kind;
-  seg->slab_shift = (uint8_t)shift;
-  seg->nslabs = (uint16_t)(HK_SEG_SIZE >> shift);
-  seg->used_slabs = 0;
-  memset(seg->slabs, 0, HK_SEG_GRANULES * sizeof(hk__slab_t));
-  for (unsigned i = 0; i < seg->nslabs; i++) {
-    hk__slab_t *s = hk__seg_slab(seg, i);
+  ss->kind = (uint8_t)kind;
+  ss->slab_shift = (uint8_t)shift;
+  ss->nslabs = (uint16_t)(HK_SS_SIZE >> shift);
+  ss->used_slabs = 0;
+  memset(ss->slabs, 0, HK_SS_GRANULES * sizeof(hk__slab_t));
+  for (unsigned i = 0; i < ss->nslabs; i++) {
+    hk__slab_t *s = hk__ss_slab(ss, i);
     uint8_t *end;
-    s->seg = seg;
-    s->flags = seg->pool->default_heap ? HK_SLAB_DEFAULT_HEAP : 0;
+    s->ss = ss;
+    s->flags = ss->pool->default_heap ? HK_SLAB_DEFAULT_HEAP : 0;
     s->start = s->fstart = slab_base(s, &end);
     s->end = s->start; /* no blocks until formatted */
     s->state = HK_SLAB_FREE;
@@ -104,18 +104,18 @@ static void seg_layout(hk__seg_t *seg, unsigned kind) {
   }
 }
 
-static void seg_slabs_to_free_list(hk__pool_t *pool, hk__seg_t *seg) {
-  for (unsigned i = seg->nslabs; i-- > 0;) slab_push(&pool->free_slabs[seg->kind], hk__seg_slab(seg, i));
+static void ss_slabs_to_free_list(hk__pool_t *pool, hk__ss_t *ss) {
+  for (unsigned i = ss->nslabs; i-- > 0;) slab_push(&pool->free_slabs[ss->kind], hk__ss_slab(ss, i));
 }
 
-static hk__seg_t *seg_new(hk__pool_t *pool, unsigned kind) {
-  hk__seg_t *seg = hk__seg_map(pool, HK_SEG_SIZE);
-  if (seg == NULL) return NULL;
-  seg_layout(seg, kind);
-  if (!hk__seg_enter(pool, seg)) return NULL;
-  pool->n_segs++;
-  hk__seg_commit(pool, seg, (ptrdiff_t)HK_SEG_SIZE);
-  return seg;
+static hk__ss_t *ss_new(hk__pool_t *pool, unsigned kind) {
+  hk__ss_t *ss = hk__ss_map(pool, HK_SS_SIZE);
+  if (ss == NULL) return NULL;
+  ss_layout(ss, kind);
+  if (!hk__ss_enter(pool, ss)) return NULL;
+  pool->n_superslabs++;
+  hk__ss_commit(pool, ss, (ptrdiff_t)HK_SS_SIZE);
+  return ss;
 }
 
 /* Blocks per carve: a page's worth, and for blocks of 1-8 KiB up to 4 of
@@ -169,21 +169,21 @@ static void slab_format(hk__slab_t *s, unsigned cls) {
 /* ---- empty SuperSlabs ----------------------------------------------------------- */
 /* Its last slab went FREE: out of the slab lists, kept for reuse
  * (superslab/mapping.c), and the policy applied. */
-static void seg_became_empty(hk__pool_t *pool, hk__seg_t *seg) {
-  for (unsigned i = 0; i < seg->nslabs; i++) slab_remove(&pool->free_slabs[seg->kind], hk__seg_slab(seg, i));
-  hk__seg_list_remove(&pool->segs, seg);
-  hk__seg_retain(pool, seg);
+static void ss_became_empty(hk__pool_t *pool, hk__ss_t *ss) {
+  for (unsigned i = 0; i < ss->nslabs; i++) slab_remove(&pool->free_slabs[ss->kind], hk__ss_slab(ss, i));
+  hk__ss_list_remove(&pool->in_use, ss);
+  hk__ss_retain(pool, ss);
   hk__pool_enforce(pool);
 }
 
 /* A retained SuperSlab laid out for kind, or NULL if none is kept. */
-static hk__seg_t *take_empty_seg(hk__pool_t *pool, unsigned kind) {
-  hk__seg_t *seg = hk__seg_reuse(pool);
-  if (seg != NULL && seg->kind != kind) {
-    seg_layout(seg, kind);
-    hk__map_update(seg);
+static hk__ss_t *take_empty_ss(hk__pool_t *pool, unsigned kind) {
+  hk__ss_t *ss = hk__ss_reuse(pool);
+  if (ss != NULL && ss->kind != kind) {
+    ss_layout(ss, kind);
+    hk__map_update(ss);
   }
-  return seg;
+  return ss;
 }
 
 /* ---- acquire / give back ------------------------------------------------------------ */
@@ -218,22 +218,22 @@ hk__slab_t *hk__pool_acquire(hk__pool_t *pool, unsigned cls) {
   }
   unsigned kind = kind_of_class(cls);
   if (pool->free_slabs[kind] == NULL) {
-    hk__seg_t *seg = take_empty_seg(pool, kind);
-    if (seg == NULL) seg = seg_new(pool, kind);
-    if (seg == NULL) {
+    hk__ss_t *ss = take_empty_ss(pool, kind);
+    if (ss == NULL) ss = ss_new(pool, kind);
+    if (ss == NULL) {
       pthread_mutex_unlock(&pool->lock);
       return NULL;
     }
-    hk__seg_list_push(&pool->segs, seg);
-    seg_slabs_to_free_list(pool, seg);
+    hk__ss_list_push(&pool->in_use, ss);
+    ss_slabs_to_free_list(pool, ss);
   }
   s = pool->free_slabs[kind];
   slab_remove(&pool->free_slabs[kind], s);
-  s->seg->used_slabs++;
+  s->ss->used_slabs++;
   if (!s->dirty) { /* decommitted alone by a trim: it commits again as it is touched */
     size_t len;
     slab_pages(s, &len);
-    hk__seg_commit(pool, s->seg, (ptrdiff_t)len);
+    hk__ss_commit(pool, s->ss, (ptrdiff_t)len);
   }
   slab_format(s, cls);
   s->state = HK_SLAB_OWNED;
@@ -250,14 +250,14 @@ void hk__pool_give_back_locked(hk__pool_t *pool, hk__slab_t *s) {
     partial_append(pool, s);
     return;
   }
-  hk__seg_t *seg = s->seg;
+  hk__ss_t *ss = s->ss;
   pool->active -= slab_bytes(s);
   s->state = HK_SLAB_FREE;
   s->free = NULL;
   s->end = s->start;
   slab_set_limit(s, 0);
-  slab_push(&pool->free_slabs[seg->kind], s);
-  if (--seg->used_slabs == 0) seg_became_empty(pool, seg);
+  slab_push(&pool->free_slabs[ss->kind], s);
+  if (--ss->used_slabs == 0) ss_became_empty(pool, ss);
 }
 
 void hk__pool_give_back(hk__pool_t *pool, hk__slab_t *s) {
@@ -272,13 +272,13 @@ bool hk__pool_prewarm(hk__pool_t *pool) {
   bool ok = true;
   pthread_mutex_lock(&pool->lock);
   for (size_t i = 0; i < n; i++) {
-    hk__seg_t *seg = seg_new(pool, HK_KIND_SMALL);
-    if (seg == NULL) { ok = false; break; }
+    hk__ss_t *ss = ss_new(pool, HK_KIND_SMALL);
+    if (ss == NULL) { ok = false; break; }
     if (pool->policy.prewarm_touch) {
-      for (size_t off = HK_SEG_HEADER_SIZE; off < HK_SEG_SIZE; off += HK_PAGE)
-        ((volatile uint8_t *)seg)[off] = 0;
+      for (size_t off = HK_SS_HEADER_SIZE; off < HK_SS_SIZE; off += HK_PAGE)
+        ((volatile uint8_t *)ss)[off] = 0;
     }
-    hk__seg_retain(pool, seg);
+    hk__ss_retain(pool, ss);
   }
   pthread_mutex_unlock(&pool->lock);
   return ok;
@@ -299,16 +299,16 @@ size_t hk__pool_trim(hk__pool_t *pool) {
     }
   }
   size_t released = hk__pool_release_retained(pool);
-  /* FREE slabs inside segments still in use: decommit what was touched. */
-  for (hk__seg_t *seg = pool->segs.head; seg != NULL; seg = seg->next) {
-    for (unsigned i = 0; i < seg->nslabs; i++) {
-      hk__slab_t *s = hk__seg_slab(seg, i);
+  /* FREE slabs inside SuperSlabs still in use: decommit what was touched. */
+  for (hk__ss_t *ss = pool->in_use.head; ss != NULL; ss = ss->next) {
+    for (unsigned i = 0; i < ss->nslabs; i++) {
+      hk__slab_t *s = hk__ss_slab(ss, i);
       if (s->state != HK_SLAB_FREE || !s->dirty) continue;
       size_t len;
       uint8_t *lo = slab_pages(s, &len);
       if (hk__os_decommit(&pool->os, lo, len, how)) {
         s->dirty = 0;
-        hk__seg_commit(pool, seg, -(ptrdiff_t)len);
+        hk__ss_commit(pool, ss, -(ptrdiff_t)len);
         released += len;
       }
     }

@@ -70,7 +70,7 @@ typedef struct chain_s {
  * bin, again when the owner drains them. f may be NULL (a trim's depot). */
 static void uncount(hk__front_t *f, hk__slab_t *s, uint32_t n) {
   if (f != NULL) hk__front_add_remote(f, -(int64_t)n);
-  else atomic_fetch_sub_explicit(&s->seg->pool->remote_frees, n, memory_order_relaxed);
+  else atomic_fetch_sub_explicit(&s->ss->pool->remote_frees, n, memory_order_relaxed);
 }
 
 static void send(hk__front_t *f, const chain_t *c) {
@@ -281,7 +281,7 @@ void hk__slab_place(hk__slab_t *s, hk__front_t *f) {
     hk__slab_adopt(f, s);
     return;
   }
-  hk__pool_t *pool = s->seg->pool;
+  hk__pool_t *pool = s->ss->pool;
   pthread_mutex_lock(&pool->lock);
   hk__pool_drain(pool, s);
   hk__pool_give_back_locked(pool, s);

@@ -39,7 +39,7 @@ static void remote_push(hk__slab_t *s, hk__block_t *b, hk__front_t *f) {
 hk_inline hk__front_t *front_for(hk__thread_t *t, const hk__slab_t *s) {
   if (!t->live) return NULL;
   if (s->flags & HK_SLAB_DEFAULT_HEAP) return &t->main;
-  hk__heap_t *heap = s->seg->pool->owner_heap;
+  hk__heap_t *heap = s->ss->pool->owner_heap;
   return atomic_load_explicit(&t->last_heap, memory_order_relaxed) == heap->handle ? t->last_front
                                                                                  : NULL;
 }
@@ -94,7 +94,7 @@ hk_inline bool is_block(const hk__slab_t *s, const void *p) {
 static hk_noinline void free_general(void *p, const char *call, hk__slab_t *s) {
   if (s == NULL) hk__fatal_invalid(call, p, HK_MSG_INVALID);
   if (s->flags & HK_SLAB_LARGE_BLOCK) {
-    hk__large_free(s->seg, p, call);
+    hk__large_free(s->ss, p, call);
     return;
   }
   uintptr_t owner = atomic_load_explicit(&s->owner, memory_order_relaxed);

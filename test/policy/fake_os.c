@@ -97,11 +97,11 @@ void free_n(void **blk, size_t n) {
   for (size_t i = 0; i < n; i++) hk_free(blk[i]);
 }
 
-size_t distinct_segs(void **blk, size_t n) {
+size_t distinct_superslabs(void **blk, size_t n) {
   uintptr_t seen[256];
   size_t k = 0;
   for (size_t i = 0; i < n; i++) {
-    uintptr_t s = seg_base(blk[i]);
+    uintptr_t s = superslab_base(blk[i]);
     size_t j = 0;
     while (j < k && seen[j] != s) j++;
     if (j == k) {

@@ -70,10 +70,10 @@ unsigned class_index(size_t bsize);
 void alloc_n(hk_heap_t *h, size_t size, size_t n, void **out);
 void free_n(void **blk, size_t n);
 
-static inline uintptr_t seg_base(const void *p) { return (uintptr_t)p & ~(uintptr_t)(SEG - 1); }
+static inline uintptr_t superslab_base(const void *p) { return (uintptr_t)p & ~(uintptr_t)(SEG - 1); }
 
 /* Number of distinct SuperSlabs the n blocks live in. */
-size_t distinct_segs(void **blk, size_t n);
+size_t distinct_superslabs(void **blk, size_t n);
 
 /* Resident pages of [p, p+len) (mincore). */
 size_t resident_pages(const void *p, size_t len);

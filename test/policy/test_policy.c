@@ -26,8 +26,8 @@ static void **fill_one_and_a_half(hk_heap_t *h, size_t *n_out, size_t *per_out) 
   void **blk = calloc(n, sizeof *blk);
   assert_non_null(blk);
   alloc_n(h, 1024, n, blk);
-  assert_int_equal(distinct_segs(blk, per), 1);
-  assert_int_equal(distinct_segs(blk, n), 2);
+  assert_int_equal(distinct_superslabs(blk, per), 1);
+  assert_int_equal(distinct_superslabs(blk, n), 2);
   *n_out = n;
   *per_out = per;
   return blk;
@@ -182,7 +182,7 @@ static void retention_case(uint32_t retain) {
   void **blk = calloc(n, sizeof *blk);
   assert_non_null(blk);
   alloc_n(h, 1024, n, blk);
-  assert_int_equal(distinct_segs(blk, n), 5);
+  assert_int_equal(distinct_superslabs(blk, n), 5);
   assert_int_equal(f.fo.maps, 5);
   free_n(blk, n);
 

@@ -177,7 +177,7 @@ static void test_trim_partial_superslab(void **state) {
   void *keep[10], *gone[200];
   alloc_n(h, 64, 10, keep);
   alloc_n(h, 2000, 200, gone);
-  assert_int_equal(seg_base(keep[0]), seg_base(gone[199]));
+  assert_int_equal(superslab_base(keep[0]), superslab_base(gone[199]));
   free_n(gone, 200);
   hk_heap_trim(h);
   hk_stats_t st = stats_of(h);
