@@ -15,10 +15,17 @@
 /* ---- os/os.c ------------------------------------------------------------------
  * Contract: every mapping is anonymous, private, read-write and zero-filled.
  * hk__os_map_aligned returns `size` bytes starting at a multiple of `align`
- * (a power of two >= page size). unmap may be called on any page-aligned
- * sub-range of a mapping. decommit keeps the range mapped: contents become
- * zero (DONTNEED) or undefined-then-zero-on-reclaim (FREE); touching it again
- * recommits. Each call made is counted in the context; failures too. */
+ * (a power of two; below the OS page it means the page), `size` rounded up
+ * to whole OS pages. unmap may be called on any page-aligned sub-range of a
+ * mapping. decommit keeps the range mapped and acts on the whole OS pages
+ * inside it only: contents become zero (DONTNEED) or
+ * undefined-then-zero-on-reclaim (FREE); touching it again recommits. Each
+ * call made is counted in the context; failures too.
+ * Pages: HK_PAGE (4 KiB) is the smallest page hakmem supports and the unit
+ * of its own layouts; the OS page (hk__os_page: 4, 16 or 64 KiB on arm64)
+ * is what every mapping, unmapping and decommit is rounded to. */
+size_t hk__os_page(void);          /* sysconf(_SC_PAGESIZE), read once */
+size_t hk__os_page_up(size_t n);   /* n rounded up to whole OS pages */
 void hk__os_init(hk__os_t *os, const hk_os_hooks_t *hooks);
 void *hk__os_map_aligned(hk__os_t *os, size_t size, size_t align);
 bool hk__os_unmap(hk__os_t *os, void *p, size_t size);
@@ -116,7 +123,12 @@ hk_inline hk__map_pos_t hk__map_pos(const void *p) {
   g = (uint32_t)((uintptr_t)p >> HK_GRANULE_SHIFT);
   i = g >> HK_MAP_CHUNK_SHIFT;
 #endif
-  return (hk__map_pos_t){(uintptr_t)__atomic_load_n(&hk__map_top[i], __ATOMIC_RELAXED), g};
+  /* Acquire, paired with the release that publishes a chunk (map.c's
+   * chunk_for): whoever reads a chunk's words through its top entry reads
+   * them as they were when it was published, on weakly ordered CPUs too.
+   * On x86-64 this is the plain load a relaxed one is (free's code is the
+   * same, instruction for instruction); on arm64 it is one LDAR. */
+  return (hk__map_pos_t){(uintptr_t)__atomic_load_n(&hk__map_top[i], __ATOMIC_ACQUIRE), g};
 }
 hk_inline uintptr_t hk__map_owner(hk__map_pos_t e) {
   return atomic_load_explicit((_Atomic uintptr_t *)(e.base + e.g * sizeof(uintptr_t)),

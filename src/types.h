@@ -89,7 +89,7 @@
 #define HK_SS_MAGIC 0x484b5353u /* "HKSS" */
 
 /* A slab's xfree word packs its remote-free list: the head block (bits
- * 4..47: blocks are 16-byte aligned and below 2^47), HK_XFREE_DETACHED
+ * 4..47: blocks are 16-byte aligned and below 2^48, see superslab/map.c), HK_XFREE_DETACHED
  * (bit 0) and the number of blocks on the list (bits 48..63; a slab holds
  * at most 4096). One CAS pushes a block and counts it. */
 #define HK_XFREE_DETACHED ((uintptr_t)1)

@@ -289,7 +289,8 @@ static void test_destroy_cycles_no_growth(void **state) {
                 first_mapped, rss_after_first, CYCLES, rss);
   /* Each cycle touches ~first_mapped bytes; a leak of even one cycle's memory
    * would exceed this slack. */
-  if (rss_after_first && rss > rss_after_first + 4 * HKT_MIB)
+  if (HK_TEST_EMULATED) print_message("RSS not checked under emulation (the emulator's own)\n");
+  else if (rss_after_first && rss > rss_after_first + 4 * HKT_MIB)
     fail_msg("RSS grew from %zu to %zu over %d create/destroy cycles", rss_after_first, rss, CYCLES);
   /* Heaps do not borrow from the default heap. */
   hk_stats_t def1 = hkt_stats(hk_heap_default());

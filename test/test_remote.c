@@ -291,7 +291,7 @@ static void test_thread_exit_with_full_bin(void **state) {
   assert_int_equal(end.superslabs, 0);
   assert_int_equal(end.mapped_bytes, 0);
   size_t rss1 = hkt_rss_bytes();
-  assert_true(rss1 <= rss0 + 2 * HKT_MIB);
+  if (!HK_TEST_EMULATED) assert_true(rss1 <= rss0 + 2 * HKT_MIB); /* else qemu's RSS too */
   pthread_barrier_destroy(&w.step);
   hk_heap_destroy(w.heap);
 }
@@ -468,7 +468,8 @@ static void test_free_only_consumer_rss(void **state) {
   size_t peak = child_peak_rss(free_only_consumer);
   print_message("free-only consumer: peak RSS %zu MiB\n", peak >> 20);
 #ifndef HK_TEST_SANITIZED /* sanitizers add their own memory */
-  assert_true(peak < 48 * HKT_MIB);
+  if (HK_TEST_EMULATED) print_message("peak RSS not checked under emulation (qemu's own)\n");
+  else assert_true(peak < 48 * HKT_MIB);
 #endif
 }
 
@@ -507,7 +508,8 @@ static void test_window_freed_elsewhere_rss(void **state) {
   size_t peak = child_peak_rss(window_freed_elsewhere);
   print_message("window freed elsewhere: peak RSS %zu MiB\n", peak >> 20);
 #ifndef HK_TEST_SANITIZED
-  assert_true(peak < 64 * HKT_MIB);
+  if (HK_TEST_EMULATED) print_message("peak RSS not checked under emulation (qemu's own)\n");
+  else assert_true(peak < 64 * HKT_MIB);
 #endif
 }
 

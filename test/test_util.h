@@ -37,6 +37,22 @@
 
 #define HKT_UNUSED(x) ((void)(x))
 
+/* Under an emulator (the arm64 CI step runs the tests in qemu-user), the
+ * process's RSS and address space are the emulator's as much as the
+ * test's, RLIMIT_AS is not applied to the guest, and a child cannot exec
+ * the test binary again: checks that need these are skipped, with the
+ * reason printed (HKT_EMULATED_SKIP). */
+#ifndef HK_TEST_EMULATED
+#define HK_TEST_EMULATED 0
+#endif
+#define HKT_EMULATED_SKIP(what)                                                          \
+  do {                                                                                \
+    if (HK_TEST_EMULATED) {                                                           \
+      print_message("skipped under emulation: %s\n", what);                           \
+      skip();                                                                         \
+    }                                                                                 \
+  } while (0)
+
 #include "test_mix.h"
 
 /* Word i of a pattern: a different odd stride per seed keeps neighbouring

@@ -48,7 +48,11 @@ static hk_heap_t *encode(uint32_t slot, uint64_t gen) {
   return (hk_heap_t *)(uintptr_t)(gen << GEN_SHIFT | (uint64_t)(slot + 1) << 4);
 }
 
-/* The heap handle names, or NULL. */
+/* The heap handle names, or NULL. Ordering: the acquire of the slot's heap
+ * pairs with hk__handle_open's release, which follows the generation's
+ * store and the heap's set-up, so a handle decoded as live names a heap
+ * fully made (on weakly ordered CPUs too). A handle used while its heap
+ * is being destroyed is the caller's race (hk_heap_destroy's contract). */
 static hk__heap_t *decode(const hk_heap_t *handle) {
   uintptr_t v = (uintptr_t)handle;
   uint32_t field = (uint32_t)((v >> 4) & (((uintptr_t)1 << SLOT_BITS) - 1));

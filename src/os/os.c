@@ -12,6 +12,25 @@
 #include <time.h>
 #include <unistd.h>
 
+/* 0 until first asked. sysconf reads the kernel's AT_PAGESZ (no
+ * allocation, no syscall); a value that is no power of two >= HK_PAGE
+ * cannot come from Linux and is taken as HK_PAGE. */
+static _Atomic size_t page_size;
+
+size_t hk__os_page(void) {
+  size_t p = atomic_load_explicit(&page_size, memory_order_relaxed);
+  if (hk_likely(p != 0)) return p;
+  long v = sysconf(_SC_PAGESIZE);
+  p = v >= (long)HK_PAGE && (v & (v - 1)) == 0 ? (size_t)v : HK_PAGE;
+  atomic_store_explicit(&page_size, p, memory_order_relaxed); /* every thread computes the same */
+  return p;
+}
+
+size_t hk__os_page_up(size_t n) {
+  size_t p = hk__os_page();
+  return (n + p - 1) & ~(p - 1);
+}
+
 void hk__os_init(hk__os_t *os, const hk_os_hooks_t *hooks) {
   if (hooks != NULL) os->hooks = *hooks;
   os->hint = 0;
@@ -54,8 +73,8 @@ bool hk__os_unmap(hk__os_t *os, void *p, size_t size) {
 }
 
 void *hk__os_map_aligned(hk__os_t *os, size_t size, size_t align) {
-  if (align < HK_PAGE) align = HK_PAGE;
-  size = (size + HK_PAGE - 1) & ~(size_t)(HK_PAGE - 1);
+  if (align < hk__os_page()) align = hk__os_page();
+  size = hk__os_page_up(size); /* so the trims below are whole pages */
   /* Fast try: ask for the address right after the last aligned mapping. The
    * kernel usually honours the hint, giving an aligned block in one call. */
   if (os->hooks.map == NULL && os->hint != 0) {
@@ -81,7 +100,11 @@ void *hk__os_map_aligned(hk__os_t *os, size_t size, size_t align) {
 }
 
 bool hk__os_decommit(hk__os_t *os, void *p, size_t size, hk_decommit_t how) {
-  if (how == HK_DECOMMIT_OFF || size == 0) return true;
+  /* Inward to whole pages: the kernel would round the length up, and
+   * DONTNEED past the end zeroes a neighbour's bytes. */
+  uintptr_t lo = hk__os_page_up((uintptr_t)p), hi = ((uintptr_t)p + size) & ~(hk__os_page() - 1);
+  if (how == HK_DECOMMIT_OFF || hi <= lo) return true;
+  p = (void *)lo, size = hi - lo;
   int rc;
   if (os->hooks.advise != NULL) {
     rc = os->hooks.advise(p, size, how == HK_DECOMMIT_FREE ? HK_ADVISE_FREE : HK_ADVISE_DONTNEED,
@@ -100,6 +123,8 @@ bool hk__os_decommit(hk__os_t *os, void *p, size_t size, hk_decommit_t how) {
 }
 
 void *hk__os_reserve(hk__os_t *os, size_t size, size_t align, bool readable) {
+  if (align < hk__os_page()) align = hk__os_page();
+  size = hk__os_page_up(size);
   size_t over = size + align;
   if (over < size) return NULL;
   uint8_t *raw = mmap(NULL, over, readable ? PROT_READ : PROT_NONE,

@@ -11,11 +11,11 @@
 #include <string.h>
 
 
-/* Bytes to map for a block of size at offset in its SuperSlab (page
- * multiple), or 0 if that overflows. */
+/* Bytes to map for a block of size at offset in its SuperSlab (whole OS
+ * pages), or 0 if that overflows. */
 static size_t map_need(size_t offset, size_t size) {
   if (size > SIZE_MAX - offset - HK_SS_SIZE) return 0;
-  return (offset + size + HK_PAGE - 1) & ~(size_t)(HK_PAGE - 1);
+  return hk__os_page_up(offset + size);
 }
 
 void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {

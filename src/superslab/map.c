@@ -42,10 +42,19 @@
  *     could use it, plus HK_MAP_BIN while that thread keeps the slab's
  *     class in bin mode (tiny/bin.c): its fast path then misses, and its
  *     frees go to the bin;
- *   - a chunk, once published, stays for the life of the process; its
- *     top entry is stored after the chunk is mapped (release), and readers
- *     reach the chunk through that entry (an address dependency, which
- *     orders the loads on every target);
+ *   - a chunk, once published, stays for the life of the process.
+ * Ordering (C11, so it holds on arm64's weak ordering as on x86-64):
+ *   - a chunk's top entry is stored with release after the chunk is
+ *     mapped and linked; every reader loads top entries with acquire
+ *     (hk__map_pos), so it sees the chunk's words from then on;
+ *   - a slab word is stored with release after its SuperSlab's records are
+ *     written; the slow paths load it with acquire (hk__map_slab_at) and
+ *     read the record they get. free's fast path loads it relaxed: it acts
+ *     only when the owner word is its own token, which this thread stored
+ *     after it took the slab (under the pool lock, or by the acquire CAS
+ *     of a detached slab), so the record's writes already happened before;
+ *   - an owner word is stored with release by hk__slab_set_owner; any value
+ *     a thread reads other than its own token sends it to the slow path.
  *   - a page of entries is given back only when no SuperSlab has entries
  *     in it, so no block is ever found through a page being zeroed.
  * Lock order: pool lock, then map_lock. */
@@ -54,6 +63,8 @@
 #include <string.h>
 
 #define CHUNK_GRANULES ((size_t)1 << HK_MAP_CHUNK_SHIFT)
+/* Entry pages are counted by HK_PAGE; dump and trim act on whole OS pages
+ * (a group of them: one with 4 KiB pages, 16 with 64 KiB). */
 #define PAGE_GRANULES (HK_PAGE / sizeof(uintptr_t))  /* 512 granules: 32 MiB per owner page */
 #define COUNTS_OFF (2 * HK_MAP_SLABS)                /* after the owners and the slabs */
 #define NEXT_OFF (COUNTS_OFF + 2048)                 /* in the count page: the next chunk */
@@ -159,9 +170,11 @@ bool hk__map_insert(hk__ss_t *ss) {
   if (c != NULL) {
     uint8_t *n = page_count(c, g);
     if (!(*n & DUMPED)) { /* best effort: the entries work either way */
-      (void)hk__os_dump(c + page_off(g), HK_PAGE);
-      (void)hk__os_dump(c + HK_MAP_SLABS + page_off(g), HK_PAGE);
-      *n |= DUMPED;
+      /* The OS page holding g's entries, and every count page of it. */
+      size_t group = hk__os_page() / HK_PAGE, first = page_off(g) / HK_PAGE / group * group;
+      (void)hk__os_dump(c + first * HK_PAGE, group * HK_PAGE);
+      (void)hk__os_dump(c + HK_MAP_SLABS + first * HK_PAGE, group * HK_PAGE);
+      for (size_t k = first; k < first + group; k++) c[COUNTS_OFF + k] |= DUMPED;
     }
     ++*n;
     write_entries(c, ss, false);
@@ -189,15 +202,20 @@ void hk__map_trim(void) {
   pthread_mutex_lock(&map_lock);
   for (uint8_t *c = chunks, *next; c != NULL; c = next) {
     memcpy(&next, c + NEXT_OFF, sizeof next);
-    for (size_t page = 0; page < CHUNK_GRANULES / PAGE_GRANULES; page++) {
-      uint8_t *n = c + COUNTS_OFF + page;
-      if (*n != DUMPED) continue; /* entries in it, or given back already */
+    /* By OS page: a group of count pages, given back only when none of
+     * them has entries (the decommit would zero them all). */
+    size_t group = hk__os_page() / HK_PAGE;
+    for (size_t page = 0; page < CHUNK_GRANULES / PAGE_GRANULES; page += group) {
+      uint8_t *n = c + COUNTS_OFF + page, any = 0;
+      for (size_t k = 0; k < group; k++) any |= n[k];
+      if (any != DUMPED) continue; /* entries in it, or given back already */
       uint8_t *owners = c + page * HK_PAGE, *slabs = c + HK_MAP_SLABS + page * HK_PAGE;
-      hk__os_decommit(&map_os, owners, HK_PAGE, HK_DECOMMIT_DONTNEED); /* zero either way */
-      hk__os_decommit(&map_os, slabs, HK_PAGE, HK_DECOMMIT_DONTNEED);
-      hk__os_dontdump(owners, HK_PAGE);
-      hk__os_dontdump(slabs, HK_PAGE);
-      *n = 0;
+      size_t len = group * HK_PAGE;
+      hk__os_decommit(&map_os, owners, len, HK_DECOMMIT_DONTNEED); /* zero either way */
+      hk__os_decommit(&map_os, slabs, len, HK_DECOMMIT_DONTNEED);
+      hk__os_dontdump(owners, len);
+      hk__os_dontdump(slabs, len);
+      memset(n, 0, group);
     }
   }
   pthread_mutex_unlock(&map_lock);
@@ -212,8 +230,10 @@ bool hk__map_cover(const void *p) {
 }
 
 /* Release: a thread that sees itself as the owner sees what the previous
- * owner did to the slab before it let go. No lock: the slab's SuperSlab
- * has entries (it is laid out), so their page stays. */
+ * owner did to the slab before it let go (paired with the acquire of
+ * whoever handed the slab over: the pool lock, or the CAS on xfree). No
+ * lock: the slab's SuperSlab has entries (it is laid out), so their page
+ * stays. */
 void hk__slab_set_owner(hk__slab_t *s, uintptr_t owner, bool bin) {
   atomic_store_explicit(&s->owner, owner, memory_order_release);
   const hk__ss_t *ss = s->ss;

@@ -113,13 +113,13 @@ static void decommit_due(hk__pool_t *pool) {
   uint64_t now = pol->decommit_delay_ms ? hk__os_now_ms() : 0; /* no clock for no delay */
   for (hk__ss_t *s; (s = pool->empty.tail) != NULL;) {
     if (!hk__policy_decommit_due(pol, s->empty_since_ms, now)) return;
-    if (!hk__os_decommit(&pool->os, (uint8_t *)s + HK_SS_HEADER_SIZE,
-                         s->map_size - HK_SS_HEADER_SIZE, pol->decommit))
+    size_t keep = hk__os_page_up(HK_SS_HEADER_SIZE); /* the header's pages stay */
+    if (!hk__os_decommit(&pool->os, (uint8_t *)s + keep, s->map_size - keep, pol->decommit))
       return; /* the kernel refused: try again on a later pass */
     hk__ss_list_remove(&pool->empty, s);
     hk__ss_list_push(&pool->decommitted, s);
     s->decommitted = 1;
-    hk__ss_commit(pool, s, (ptrdiff_t)HK_SS_HEADER_SIZE - (ptrdiff_t)s->committed);
+    hk__ss_commit(pool, s, (ptrdiff_t)keep - (ptrdiff_t)s->committed);
     for (unsigned i = 0; i < s->nslabs; i++) hk__ss_slab(s, i)->dirty = 0;
   }
 }

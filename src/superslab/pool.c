@@ -56,11 +56,13 @@ static uint8_t *slab_base(const hk__slab_t *s, uint8_t **end) {
   return (uint8_t *)ss + (idx == 0 ? HK_SS_HEADER_SIZE : (size_t)idx << ss->slab_shift);
 }
 
-/* The page-aligned part of a slab's region: what a per-slab decommit covers. */
+/* The whole OS pages of a slab's region: what a per-slab decommit covers
+ * (with pages above 8 KiB, slab 0's first page holds the header and
+ * stays). The end is a slab boundary, 64 KiB aligned, so a page one. */
 static uint8_t *slab_pages(const hk__slab_t *s, size_t *len) {
   uint8_t *end;
-  uint8_t *lo = slab_base(s, &end); /* page aligned */
-  *len = (size_t)(end - lo);
+  uint8_t *lo = (uint8_t *)hk__os_page_up((uintptr_t)slab_base(s, &end));
+  *len = end > lo ? (size_t)(end - lo) : 0;
   return lo;
 }
 
@@ -347,6 +349,10 @@ bool hk__slab_carve(hk__slab_t *s) {
   return true;
 }
 
+/* Ordering: the acquire exchange pairs with the release CASes that pushed
+ * the blocks (tiny/free.c remote_push, tiny/bin.c), so their links and
+ * contents are read as the freers left them. The relaxed test before it
+ * only saves the exchange when the word is 0. */
 uint32_t hk__slab_drain_xfree(hk__slab_t *s) {
   if (atomic_load_explicit(&s->xfree, memory_order_relaxed) == 0) return 0;
   uintptr_t word = atomic_exchange_explicit(&s->xfree, 0, memory_order_acquire);

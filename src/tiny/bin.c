@@ -84,6 +84,8 @@ static void send(hk__front_t *f, const chain_t *c) {
     return;
   }
   uncount(f, s, c->n);
+  /* Ordering as remote_push (tiny/free.c): release publishes the chain's
+   * links to the drain; the fence pairs with the detacher's CAS. */
   uintptr_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed);
   do {
     c->last->next = (hk__block_t *)(old & HK_XFREE_LIST_MASK);

@@ -19,6 +19,11 @@ bool hk__block_is_free(const hk__slab_t *s, const void *p) {
  * see HK_XFREE_COUNT_SHIFT), and clears DETACHED if it was set: then the
  * slab is the freer's to place. f: the freer's front for the slab's heap,
  * or NULL. */
+/* Ordering: the release CAS publishes b->next (and whatever the freer
+ * wrote to the block) to the owner's acquire exchange that drains the list
+ * (hk__slab_drain_xfree). Seeing DETACHED, the acquire fence pairs with the
+ * detacher's acq_rel CAS (tiny/front.c detach): the freer then sees the
+ * slab's free list and counts as the detacher left them. */
 static void remote_push(hk__slab_t *s, hk__block_t *b, hk__front_t *f) {
   HK_TRACK_FREE(s, b);
   uintptr_t old = atomic_load_explicit(&s->xfree, memory_order_relaxed);

@@ -131,6 +131,9 @@ static void drain(hk__front_t *f, hk__slab_t *s) {
  * freed; that free's CAS clears DETACHED, and the freer adopts the slab if
  * it is this thread, else hands it to the pool (tiny/bin.c). Returns false
  * if a remote free raced in: the slab stays ours. */
+/* Ordering: the CAS releases this thread's writes to the slab to the freer
+ * that clears DETACHED (its acquire: the fence in remote_push, or the
+ * claim-back CAS); failing, it acquires the remote frees that raced in. */
 static bool detach(hk__front_t *f, hk__slab_t *s) {
   s->front = NULL;
   atomic_store_explicit(&s->detached_by, f->thread->serial, memory_order_relaxed);

@@ -83,7 +83,8 @@ int main(int argc, char **argv) {
   long end = ovr_rss_bytes();
   free(handoff);
   printf("tsd_dtor: %d threads, RSS %ld KiB -> %ld KiB\n", THREADS, start >> 10, end >> 10);
-  if (end > start + RSS_SLACK)
+  if (HK_TEST_EMULATED) printf("RSS not checked under emulation (qemu-user keeps memory per thread)\n");
+  else if (end > start + RSS_SLACK)
     OVR_FAIL("RSS grew by %ld KiB (limit %ld KiB)", (end - start) >> 10, RSS_SLACK >> 10);
   return 0;
 }

@@ -114,7 +114,7 @@ size_t distinct_superslabs(void **blk, size_t n) {
 
 size_t resident_pages(const void *p, size_t len) {
   size_t n = len / PAGE;
-  unsigned char *vec = calloc(n, 1);
+  unsigned char *vec = calloc(len / 4096, 1); /* room for the smallest pages */
   assert_non_null(vec);
   assert_int_equal(mincore((void *)p, len, vec), 0);
   size_t r = 0;

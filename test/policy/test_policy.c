@@ -42,7 +42,7 @@ static void decommit_mode_case(hk_decommit_t mode, int advice) {
   void **blk = fill_one_and_a_half(h, &n, &per);
   assert_int_equal(f.fo.maps, 2);
   unsigned want = mode == HK_DECOMMIT_OFF ? 0 : 1;
-  const size_t body = SEG - 8192; /* the header page(s) stay committed */
+  const size_t body = SEG - HEADER; /* the header page(s) stay committed */
 
   free_n(blk, per); /* the first SuperSlab empties: retained (1 allowed) */
   hk_stats_t st = stats_of(h);
@@ -462,11 +462,17 @@ static void prewarm_touch_case(int touch) {
   f.cfg.prewarm_touch = touch;
   hk_heap_t *h = fx_heap(&f);
   assert_int_equal(f.fo.maps, 2);
+#if defined(HK_TEST_EMULATED) && HK_TEST_EMULATED
+  if (PAGE != 4096) { /* qemu -p: mincore still answers per host page */
+    print_message("residency not checked under emulation with %zu-byte pages\n", PAGE);
+    f.fo.n_maps_logged = 0;
+  }
+#endif
   for (unsigned i = 0; i < f.fo.n_maps_logged; i++) {
     const uint8_t *seg = (const uint8_t *)((f.fo.map_addr[i] + SEG - 1) & ~(uintptr_t)(SEG - 1));
     size_t res = resident_pages(seg, SEG);
     if (touch) assert_int_equal(res, SEG / PAGE);
-    else assert_true(res <= 8192 / PAGE);
+    else assert_true(res <= HEADER / PAGE);
   }
   hk_heap_destroy(h);
   assert_int_equal(f.fo.live, 0);

@@ -218,7 +218,7 @@ static void test_committed_after_decommit_and_unmap(void **state) {
   free_n(blk, 2 * per);
   hk_stats_t st = stats_of(h);
   assert_int_equal(st.superslabs_decommitted, 2);
-  assert_int_equal(st.committed_bytes, 2 * 8192); /* the two headers */
+  assert_int_equal(st.committed_bytes, 2 * HEADER); /* the two headers */
   hk_heap_trim(h);
   st = stats_of(h);
   assert_int_equal(st.mapped_bytes, 0);
