@@ -28,6 +28,8 @@ size_t hk__os_page(void);          /* sysconf(_SC_PAGESIZE), read once */
 size_t hk__os_page_up(size_t n);   /* n rounded up to whole OS pages */
 void hk__os_init(hk__os_t *os, const hk_os_hooks_t *hooks);
 void *hk__os_map_aligned(hk__os_t *os, size_t size, size_t align);
+/* ... starting `phase` bytes (a page multiple < align) before a multiple of align. */
+void *hk__os_map_aligned_at(hk__os_t *os, size_t size, size_t align, size_t phase);
 bool hk__os_unmap(hk__os_t *os, void *p, size_t size);
 bool hk__os_decommit(hk__os_t *os, void *p, size_t size, hk_decommit_t how);
 uint64_t hk__os_now_ms(void);
@@ -75,6 +77,8 @@ hk_decommit_t hk__policy_trim_advice(const hk__policy_t *p);
 bool hk__policy_region_cacheable(const hk__policy_t *p, size_t size);
 bool hk__policy_region_room(const hk__policy_t *p, uint32_t n, size_t bytes, size_t size);
 size_t hk__policy_prewarm_superslabs(const hk__policy_t *p);
+bool hk__policy_large_decays(const hk__policy_t *p);
+bool hk__policy_large_tick_due(const hk__policy_t *p, uint64_t last_ms, uint64_t now_ms);
 
 /* ---- superslab/map.c: the pointer map (see map.c) ---------------------------
  * An owner word and a slab word per 64 KiB granule of a 48-bit address
@@ -95,6 +99,13 @@ bool hk__map_insert(hk__ss_t *ss);
 void hk__map_update(hk__ss_t *ss);
 void hk__map_remove(hk__ss_t *ss);
 bool hk__map_cover(const void *p);
+/* A large area's granules (superslab/area.c): fill enters rec for every
+ * granule of [p, p + bytes) (2 MiB aligned and sized; false: the OS
+ * refused a chunk), unfill clears them; set_slab points p's granule (in a
+ * filled range) at rec. Pool lock held. */
+bool hk__map_fill(const void *p, size_t bytes, hk__slab_t *rec);
+void hk__map_unfill(const void *p, size_t bytes);
+void hk__map_set_slab(const void *p, hk__slab_t *rec);
 void hk__map_trim(void);   /* pages of entries no SuperSlab uses go back */
 void hk__map_lock(void);   /* fork */
 void hk__map_unlock(void);
@@ -184,6 +195,8 @@ void hk__ss_commit(hk__pool_t *pool, hk__ss_t *ss, ptrdiff_t delta);
  * enters it (hk__ss_enter: into the pointer map, else it is unmapped,
  * ENOMEM). NULL with errno ENOMEM. */
 hk__ss_t *hk__ss_map(hk__pool_t *pool, size_t size);
+/* ... starting phase bytes before a multiple of align (align > 2 MiB). */
+hk__ss_t *hk__ss_map_at(hk__pool_t *pool, size_t size, size_t align, size_t phase);
 bool hk__ss_enter(hk__pool_t *pool, hk__ss_t *ss);
 void hk__ss_unmap(hk__pool_t *pool, hk__ss_t *ss);      /* out of the map, then unmapped */
 bool hk__pool_make_room(hk__pool_t *pool, size_t more);    /* budget: may drop what is kept */
@@ -216,12 +229,33 @@ bool hk__slab_carve(hk__slab_t *slab);
 uint32_t hk__slab_drain_xfree(hk__slab_t *slab);
 void hk__pool_drain(hk__pool_t *pool, hk__slab_t *slab);
 
+/* ---- superslab/area.c: large areas (pool lock held) --------------------------------- */
+/* A run of whole granules for bytes at a multiple of align (< HK_AREA_MIN),
+ * resident runs first, counted as mapped; its area in *area. NULL: no
+ * area has room and no new one could be reserved, or the budget refused
+ * (errno ENOMEM). dirty: whether any of it held data (else zero pages). */
+uint8_t *hk__area_alloc(hk__pool_t *pool, size_t bytes, size_t align, hk__area_t **area,
+                        bool *dirty);
+void hk__area_free(hk__pool_t *pool, hk__area_t *a, uint8_t *p, size_t bytes);
+/* In place: to new_bytes (a shrink always; a growth if the granules after
+ * are free and the budget allows). */
+bool hk__area_resize(hk__pool_t *pool, hk__area_t *a, uint8_t *p, size_t old_bytes,
+                     size_t new_bytes);
+bool hk__area_freed_start(const hk__area_t *a, const void *p); /* a freed block's start */
+size_t hk__area_release(hk__pool_t *pool, size_t keep); /* retained down to keep; bytes */
+size_t hk__area_trim(hk__pool_t *pool); /* all retained back, unused areas unmapped; bytes */
+void hk__area_destroy_all(hk__pool_t *pool);
+
 /* ---- superslab/large.c: large blocks ------------------------------------------------ */
 void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero);
 /* realloc of a LARGE block to size > HK_MID_MAX without a copy (see
  * large.c): the block, moved or not, or NULL with nothing changed. */
 void *hk__large_resize(hk__ss_t *ss, size_t size);
-void hk__large_free(hk__ss_t *ss, const void *p, const char *call);
+/* s: the map's record for p (HK_SLAB_LARGE_BLOCK): free p, or abort with
+ * the fitting message. */
+void hk__large_free(hk__slab_t *s, const void *p, const char *call);
+/* The usable size of live large block p, else abort (call's message). */
+size_t hk__large_checked(const hk__slab_t *s, const void *p, const char *call);
 size_t hk__large_usable(const hk__ss_t *ss);
 void *hk__large_block(const hk__ss_t *ss);
 

@@ -79,8 +79,18 @@
 #define HK_SS_HEADER_SIZE 8192u /* header and slab records, page aligned */
 #define HK_GRANULE_SHIFT 16      /* a slab record per 64 KiB */
 #define HK_SS_GRANULES (HK_SS_SIZE >> HK_GRANULE_SHIFT) /* 32 records per SuperSlab */
+#define HK_GRANULE ((size_t)1 << HK_GRANULE_SHIFT)
+/* Large areas (superslab/area.c): a pool's first is HK_AREA_MIN bytes of
+ * address space, each next one twice the last, up to HK_AREA_MAX. Blocks
+ * up to HK_AREA_BLOCK_MAX (and alignments below HK_AREA_MIN) live there;
+ * bigger ones get a mapping of their own. */
+#define HK_AREA_MIN ((size_t)128 << 20)
+#define HK_AREA_MAX ((size_t)1 << 30)
+#define HK_AREA_BLOCK_MAX ((size_t)64 << 20)
+#define HK_AREA_WORDS ((HK_AREA_MAX >> HK_GRANULE_SHIFT) / 64)
 #define HK_RECORDS_OFF 128u      /* records in the header: after hk__ss_t */
 #define HK_LARGE_OFFSET 512u     /* block offset in a LARGE SuperSlab (align <= 512) */
+#define HK_LARGE_ALIGN_MAX ((size_t)1 << 20) /* above: a phased mapping (superslab/large.c) */
 #define HK_REMAP_COPY_MAX ((size_t)1 << 20) /* large realloc: copy into a cached region up to this */
 #define HK_PAGE 4096u
 #define HK_CARVE_BYTES 4096u     /* blocks carved per refill: about one page */
@@ -141,6 +151,7 @@ typedef struct hk__policy_s {
   uint32_t retain_superslabs;
   uint32_t region_cache_slots;
   size_t region_cache_max_bytes;
+  uint32_t large_decay_ms;
   size_t max_bytes;
   bool keep_one_slab; /* a front keeps its last empty slab per class (not LEAN) */
 } hk__policy_t;
@@ -156,7 +167,9 @@ enum {
   HK_SLAB_PARTIAL = 2, /* on the pool's partial list for its class */
   HK_SLAB_LARGE = 4,   /* the block of a LARGE SuperSlab, live */
   HK_SLAB_CACHED = 5,  /* a LARGE SuperSlab parked in the region cache */
-  HK_SLAB_BIN = 6      /* not a slab: a front's bin (tiny/bin.c), in no SuperSlab */
+  HK_SLAB_BIN = 6,     /* not a slab: a front's bin (tiny/bin.c), in no SuperSlab */
+  HK_SLAB_AREA = 7     /* not a slab: a large area's record, for its granules
+                        * that start no live block (superslab/area.c) */
 };
 
 struct hk__front_s;
@@ -242,6 +255,9 @@ typedef struct hk__ss_s {
   struct hk__ss_s *next, *prev;
   uint64_t empty_since_ms;
   size_t committed;         /* bytes of this SuperSlab counted in pool->committed */
+  /* A LARGE block in a large area: its area (the block's record is a meta
+   * block, not in the mapping; map_size is its run). NULL otherwise. */
+  struct hk__area_s *area;
   /* HK_SS_GRANULES records at ss + HK_RECORDS_OFF; a LARGE SuperSlab has
    * only record 0 (its block starts at HK_LARGE_OFFSET). */
   hk__slab_t *slabs;
@@ -269,6 +285,26 @@ typedef struct hk__depot_s {
     uint32_t count;
   } chain[HK_DEPOT_BATCHES];
 } hk__depot_t;
+
+/* A large area (superslab/area.c). Its own SuperSlab header and record
+ * answer the map for every granule of it that starts no live block; the
+ * bitmaps have a bit per granule. A meta block (16 KiB). */
+typedef struct hk__area_s {
+  hk__ss_t hdr;                 /* kind LARGE, pool; slabs = &rec */
+  hk__slab_t rec;               /* state HK_SLAB_AREA, flags HK_SLAB_LARGE_BLOCK */
+  struct hk__area_s *next;      /* the pool's areas, oldest first */
+  uint8_t *base;
+  size_t size;
+  size_t dirty_n;               /* granules set in dirty */
+  uint64_t used[HK_AREA_WORDS];  /* in a block */
+  uint64_t dirty[HK_AREA_WORDS]; /* free and resident (retained) */
+  uint64_t old[HK_AREA_WORDS];   /* dirty already at the last decay tick */
+  uint64_t freed[HK_AREA_WORDS]; /* the first granule of a freed block, not reused
+                                 * since: a free of it is a double free */
+} hk__area_t;
+
+/* The meta block of an area block's record: header fields, then slabs[0]. */
+#define HK_AREA_RECORD (HK_RECORDS_OFF + sizeof(hk__slab_t))
 
 /* Region cache entry: a LARGE SuperSlab kept mapped for reuse. */
 typedef struct hk__region_s {
@@ -307,6 +343,11 @@ typedef struct hk__pool_s {
   size_t mapped, peak_mapped, committed;
   size_t active, peak_active;            /* carved block bytes + large bytes */
   size_t large_bytes, n_large;
+  hk__area_t *areas;                     /* large areas, oldest first */
+  size_t n_areas;
+  size_t area_retained;                  /* free resident bytes of the areas */
+  uint64_t area_tick_ms;                 /* the last decay tick */
+  size_t large_released;                 /* bytes of freed large memory given back */
   _Atomic uint64_t remote_frees;
   /* NULL, or HK_NUM_CLASSES depot classes (one meta block), made by the
    * first bin that overflows. */

@@ -35,7 +35,8 @@ static void test_config_defaults(void **state) {
   EXPECT_FIELD(cfg, decommit_delay_ms, 1000);
   EXPECT_FIELD(cfg, retain_superslabs, 32);
   EXPECT_FIELD(cfg, region_cache_slots, 16);
-  EXPECT_FIELD(cfg, region_cache_max_bytes, (size_t)32 << 20);
+  EXPECT_FIELD(cfg, region_cache_max_bytes, (size_t)512 << 20);
+  EXPECT_FIELD(cfg, large_decay_ms, 1000);
   EXPECT_FIELD(cfg, max_bytes, 0);
   assert_null(cfg.os_hooks);
   assert_null(hk_heap_config_check(&cfg));

@@ -261,9 +261,11 @@ static void *foreign_ptr(int kind) {
 static void die_foreign(void) {
   void *q = foreign_ptr(g_kind);
   if (q == NULL) _exit(3);
-  /* hk_heap_of answers for any address of a SuperSlab and for a large
-   * block's first granule; everywhere else it says "none". */
-  if (g_kind != F_LARGE_START_GRANULE && g_kind != F_HEADER && hk_heap_of(q) != NULL) {
+  /* hk_heap_of answers for any address of a SuperSlab or a large area and
+   * for the first granule of a large block with a mapping of its own;
+   * everywhere else it says "none". */
+  if (g_kind != F_LARGE_START_GRANULE && g_kind != F_LARGE_NEXT_GRANULE && g_kind != F_HEADER &&
+      hk_heap_of(q) != NULL) {
     fprintf(stderr, "hk_heap_of(%p) is not NULL (%s)\n", q, kind_name[g_kind]);
     _exit(4);
   }

@@ -65,7 +65,7 @@ extern "C" {
 
 /* ---- limits --------------------------------------------------------------- */
 #define HK_MIN_ALIGN 16u                 /* every block is aligned to this */
-#define HK_MAX_ALIGN ((size_t)1 << 20)   /* largest alignment supported (1 MiB) */
+#define HK_MAX_ALIGN ((size_t)1 << 30)   /* largest alignment supported (1 GiB) */
 #define HK_NUM_CLASSES 80                /* size classes 16 B .. 64 KiB */
 #define HK_SMALL_MAX 1024u               /* largest "small" (tiny) size */
 #define HK_MID_MAX ((size_t)64 << 10)    /* largest size served from SuperSlabs */
@@ -168,10 +168,17 @@ typedef struct hk_heap_config_s {
   /* Empty SuperSlabs kept mapped for reuse; beyond this they are unmapped.
    * Default 32 (SPEED), 2 (BALANCED), 1 (LEAN). */
   uint32_t retain_superslabs;
-  /* Large-block (> HK_MID_MAX) region cache: the most recently freed
-   * mappings, oldest evicted first. Default 16 slots, 32 MiB (SPEED). */
+  /* Freed large blocks (> HK_MID_MAX) stay resident for reuse by the next
+   * ones that fit, with no syscall and no page fault, up to
+   * region_cache_max_bytes in all (beyond it the oldest go back to the
+   * OS); a freed block unused for large_decay_ms goes back too (within
+   * twice that; UINT32_MAX: never by age). region_cache_slots bounds the
+   * freed blocks above 64 MiB kept as whole mappings. Defaults: SPEED 16
+   * slots, 512 MiB, 1000 ms; BALANCED 4, 64 MiB, 300 ms; LEAN 0, 8 MiB,
+   * 100 ms (docs/policies.md). */
   uint32_t region_cache_slots;
   size_t region_cache_max_bytes;
+  uint32_t large_decay_ms;
   /* Hard budget for this heap's mapped bytes (0 = none). An allocation that
    * would exceed it returns NULL with ENOMEM. Must be 0 or >= 2 MiB. It
    * counts whole SuperSlabs: a request may be refused while live_bytes is
@@ -224,8 +231,9 @@ void *hk_heap_aligned_alloc(hk_heap_t *heap, size_t alignment, size_t size);
 
 /* The heap that owns block p, or NULL if p is not in hakmem's memory.
  * Only the pointer map is asked: any address inside a small or medium
- * block's SuperSlab, or in the 64 KiB granule a large block starts in,
- * names its heap, live block or not; the call never aborts. */
+ * block's SuperSlab or inside one of the heap's large areas (where large
+ * blocks up to 64 MiB live), or in the 64 KiB granule a bigger block
+ * starts in, names its heap, live block or not; the call never aborts. */
 HK_API hk_heap_t *hk_heap_of(const void *p);
 
 /* ---- memory back to the OS ---------------------------------------------- */
@@ -285,6 +293,11 @@ typedef struct hk_stats_s {
   uint32_t num_classes;
   size_t class_block_size[HK_STATS_CLASSES];
   size_t class_live_blocks[HK_STATS_CLASSES];
+  /* Freed large blocks kept resident for reuse (large areas and cached
+   * mappings), and all the freed large bytes given back so far (decay,
+   * the retained cap, the budget, trim). */
+  size_t large_retained_bytes;
+  uint64_t large_released_bytes;
 } hk_stats_t;
 
 /* Fills out_size bytes of *out (use hk_heap_stats, which passes the size).

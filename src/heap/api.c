@@ -31,12 +31,7 @@ void *hk_calloc(size_t n, size_t size) { return calloc_in(&hk__heap_main, n, siz
 static size_t usable_checked(const void *p, const char *call, hk__slab_t **slab) {
   hk__slab_t *s = *slab = hk__map_slab(p);
   if (s == NULL) hk__fatal_invalid(call, p, HK_MSG_INVALID);
-  if (s->flags & HK_SLAB_LARGE_BLOCK) {
-    if (s->state != HK_SLAB_LARGE || p != hk__large_block(s->ss))
-      hk__fatal_invalid(call, p, s->state == HK_SLAB_CACHED && p == hk__large_block(s->ss)
-                                     ? HK_MSG_FREED : HK_MSG_INVALID);
-    return hk__large_usable(s->ss);
-  }
+  if (s->flags & HK_SLAB_LARGE_BLOCK) return hk__large_checked(s, p, call);
   const uint8_t *bp = p;
   if (bp < s->start || bp >= s->end ||
       !hk__slab_is_block(s, bp, __atomic_load_n(&s->div_limit, __ATOMIC_RELAXED)))

@@ -72,6 +72,8 @@ static void fill(hk__heap_t *heap, hk_stats_t *out) {
   out->large_bytes = pool->large_bytes;
   out->region_cache_entries = pool->cache_n;
   out->region_cache_bytes = pool->cache_bytes;
+  out->large_retained_bytes = pool->area_retained + pool->cache_bytes;
+  out->large_released_bytes = pool->large_released;
   pthread_mutex_unlock(&pool->lock);
   hk__global_unlock();
   out->remote_frees += atomic_load_explicit(&pool->remote_frees, memory_order_relaxed);
@@ -107,7 +109,8 @@ static const char *profile_name(hk_profile_t p) {
   X(live_bytes) X(peak_live_bytes) X(mapped_bytes) X(peak_mapped_bytes) X(committed_bytes)   \
   X(superslabs) X(superslabs_empty) X(superslabs_decommitted) X(large_blocks) X(large_bytes) \
   X(region_cache_entries) X(region_cache_bytes) X(remote_frees) X(os_mmap) X(os_munmap)      \
-  X(os_madvise) X(os_mmap_failed) X(os_munmap_failed) X(os_madvise_failed)
+  X(os_madvise) X(os_mmap_failed) X(os_munmap_failed) X(os_madvise_failed)                  \
+  X(large_retained_bytes) X(large_released_bytes)
 
 int hk_heap_stats_print(const hk_heap_t *handle, FILE *out) {
   hk_stats_t st;

@@ -72,6 +72,20 @@ bool hk__os_unmap(hk__os_t *os, void *p, size_t size) {
   return rc == 0;
 }
 
+void *hk__os_map_aligned_at(hk__os_t *os, size_t size, size_t align, size_t phase) {
+  if (phase == 0) return hk__os_map_aligned(os, size, align);
+  size = hk__os_page_up(size);
+  size_t over = size + align;
+  if (over < size) { errno = ENOMEM; return NULL; }
+  uint8_t *raw = raw_map(os, NULL, over);
+  if (raw == NULL) return NULL;
+  uint8_t *p = (uint8_t *)((((uintptr_t)raw + phase + align - 1) & ~(uintptr_t)(align - 1)) - phase);
+  size_t head = (size_t)(p - raw), tail = over - head - size;
+  if (head) hk__os_unmap(os, raw, head);
+  if (tail) hk__os_unmap(os, p + size, tail);
+  return p;
+}
+
 void *hk__os_map_aligned(hk__os_t *os, size_t size, size_t align) {
   if (align < hk__os_page()) align = hk__os_page();
   size = hk__os_page_up(size); /* so the trims below are whole pages */

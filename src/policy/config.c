@@ -24,8 +24,12 @@ void hk_heap_config_init(hk_heap_config_t *cfg) {
   cfg->decommit = HK_DECOMMIT_DONTNEED;
   cfg->decommit_delay_ms = 1000;
   cfg->retain_superslabs = 32;
+  /* Freed large blocks: a churn of big buffers reuses resident memory
+   * instead of faulting fresh pages in (large_churn in docs/benchmarks.md);
+   * what sits unused for a second goes back, like empty SuperSlabs. */
   cfg->region_cache_slots = 16;
-  cfg->region_cache_max_bytes = 32 * MIB;
+  cfg->region_cache_max_bytes = 512 * MIB;
+  cfg->large_decay_ms = 1000;
   cfg->max_bytes = 0;
   cfg->os_hooks = NULL;
 }
@@ -44,7 +48,8 @@ int hk_heap_config_preset(hk_heap_config_t *cfg, hk_profile_t profile) {
     cfg->decommit_delay_ms = 0;
     cfg->retain_superslabs = 2;
     cfg->region_cache_slots = 4;
-    cfg->region_cache_max_bytes = 8 * MIB;
+    cfg->region_cache_max_bytes = 64 * MIB;
+    cfg->large_decay_ms = 300;
     return 0;
   case HK_PROFILE_LEAN:
     hk_heap_config_init(cfg);
@@ -57,7 +62,8 @@ int hk_heap_config_preset(hk_heap_config_t *cfg, hk_profile_t profile) {
     cfg->decommit_delay_ms = 100;
     cfg->retain_superslabs = 1;
     cfg->region_cache_slots = 0;
-    cfg->region_cache_max_bytes = 0;
+    cfg->region_cache_max_bytes = 8 * MIB;
+    cfg->large_decay_ms = 100;
     return 0;
   }
   return EINVAL;
@@ -76,6 +82,8 @@ const char *hk__config_check(const hk_heap_config_t *cfg) {
     return "prewarm_bytes: above max_bytes";
   if (cfg->prewarm_bytes > ((size_t)1 << 40)) return "prewarm_bytes: above 1 TiB";
   if (cfg->decommit_delay_ms > 3600u * 1000u) return "decommit_delay_ms: above one hour";
+  if (cfg->large_decay_ms > 3600u * 1000u && cfg->large_decay_ms != UINT32_MAX)
+    return "large_decay_ms: above one hour (UINT32_MAX: never)";
   const hk_os_hooks_t *h = cfg->os_hooks;
   if (h != NULL && (h->map == NULL) != (h->unmap == NULL))
     return "os_hooks: map and unmap must be given together";
@@ -104,6 +112,7 @@ void hk__policy_from_config(hk__policy_t *pol, const hk_heap_config_t *cfg) {
                                                               : (uint32_t)prewarmed;
   pol->region_cache_slots = cfg->region_cache_slots;
   pol->region_cache_max_bytes = cfg->region_cache_max_bytes;
+  pol->large_decay_ms = cfg->large_decay_ms;
   pol->max_bytes = cfg->max_bytes;
   /* SPEED pins the head slab of each class queue in each front, empty or
    * not (no pool round trip when a class drops to zero blocks and comes

@@ -43,3 +43,12 @@ bool hk__policy_region_room(const hk__policy_t *p, uint32_t n, size_t bytes, siz
 size_t hk__policy_prewarm_superslabs(const hk__policy_t *p) {
   return (p->prewarm_bytes + HK_SS_SIZE - 1) / HK_SS_SIZE;
 }
+
+/* Large areas: do freed runs go back by age at all... */
+bool hk__policy_large_decays(const hk__policy_t *p) { return p->large_decay_ms != UINT32_MAX; }
+
+/* ...and is a decay tick due, the last one at last_ms? (A run goes back
+ * at the second tick after its free: between one and two delays.) */
+bool hk__policy_large_tick_due(const hk__policy_t *p, uint64_t last_ms, uint64_t now_ms) {
+  return now_ms - last_ms >= p->large_decay_ms;
+}

@@ -1,10 +1,13 @@
-/* Blocks above HK_MID_MAX (and over-aligned ones) get a LARGE SuperSlab of
- * their own: a 2 MiB-aligned mapping whose header is a one-slab SuperSlab
- * header, entered in the pointer map for the granule its block starts in,
- * so free()'s slow path finds its record like any other. Freed mappings
- * wait in the region cache (superslab/mapping.c; policy: slots and a byte
- * cap), so a program that frees and reallocates big buffers makes no
- * syscalls; realloc remaps instead of copying. */
+/* Blocks above HK_MID_MAX (and over-aligned ones). Up to HK_AREA_BLOCK_MAX
+ * they are runs of a large area (superslab/area.c), with a record of their
+ * own in a meta block: a one-slab LARGE SuperSlab header that is no
+ * mapping (ss->area set), entered in the pointer map for the granule the
+ * block starts in. A freed run stays resident for the next blocks that
+ * fit, as the heap's policy allows; realloc grows and shrinks it in place
+ * where it can. Bigger blocks (or alignments of HK_AREA_MIN and more, or
+ * any block when no area can be reserved) get a LARGE SuperSlab mapping
+ * of their own, its header in the mapping; those freed wait in the region
+ * cache (superslab/mapping.c), and realloc remaps them instead of copying. */
 #include "internal.h"
 
 #include <errno.h>
@@ -18,38 +21,8 @@ static size_t map_need(size_t offset, size_t size) {
   return hk__os_page_up(offset + size);
 }
 
-void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
-  if (align < HK_MIN_ALIGN) align = HK_MIN_ALIGN;
-  size_t offset = align > HK_LARGE_OFFSET ? align : HK_LARGE_OFFSET;
-  size_t need = map_need(offset, size);
-  if (need == 0) { errno = ENOMEM; return NULL; }
-  pthread_mutex_lock(&pool->lock);
-  hk__ss_t *ss = hk__region_take(pool, need);
-  bool dirty = ss != NULL; /* fresh mappings are zero-filled */
-  if (ss == NULL) {
-    ss = hk__ss_map(pool, need);
-    if (ss != NULL) {
-      ss->kind = HK_KIND_LARGE;
-      ss->slab_shift = HK_SS_SHIFT; /* its one granule entry names slabs[0] */
-      ss->nslabs = 1;
-      ss->slabs[0].ss = ss;
-      ss->slabs[0].flags = HK_SLAB_LARGE_BLOCK;
-      ss->slabs[0].start = (uint8_t *)ss + offset; /* the map enters its granule */
-      if (!hk__ss_enter(pool, ss)) ss = NULL;
-    }
-    if (ss == NULL) {
-      pthread_mutex_unlock(&pool->lock);
-      return NULL;
-    }
-    hk__ss_commit(pool, ss, (ptrdiff_t)ss->map_size);
-  } else if (ss->slabs[0].start != (uint8_t *)ss + offset) {
-    /* Another alignment: the block starts elsewhere in the SuperSlab's first
-     * 2 MiB (HK_MAX_ALIGN), so in the same map chunk: no new reservation. */
-    hk__map_remove(ss);
-    ss->slabs[0].start = (uint8_t *)ss + offset;
-    hk__map_insert(ss);
-  }
-  _Static_assert(HK_MAX_ALIGN < HK_SS_SIZE, "a large block starts in its SuperSlab's first 2 MiB");
+/* The bookkeeping of a new live block (pool lock held). */
+static void *go_live(hk__pool_t *pool, hk__ss_t *ss) {
   hk__slab_t *s = &ss->slabs[0];
   s->state = HK_SLAB_LARGE;
   s->block_size = 0;
@@ -59,9 +32,81 @@ void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
   pool->large_bytes += hk__large_usable(ss);
   pool->active += hk__large_usable(ss);
   if (pool->active > pool->peak_active) pool->peak_active = pool->active;
-  pthread_mutex_unlock(&pool->lock);
-  if (zero && dirty) memset(s->start, 0, size);
   return s->start;
+}
+
+/* A run of an area and its record, or NULL (no room, no area). */
+static hk__ss_t *area_block(hk__pool_t *pool, size_t size, size_t align, bool *dirty) {
+  if (size == 0) size = 1; /* an aligned request of 0 bytes still takes a granule */
+  hk__ss_t *ss = hk__meta_alloc(HK_AREA_RECORD);
+  if (ss == NULL) return NULL;
+  hk__area_t *a;
+  uint8_t *p = hk__area_alloc(pool, size, align, &a, dirty);
+  if (p == NULL) {
+    hk__meta_free(ss, HK_AREA_RECORD);
+    return NULL;
+  }
+  ss->magic = HK_SS_MAGIC;
+  ss->kind = HK_KIND_LARGE;
+  ss->slab_shift = HK_SS_SHIFT;
+  ss->nslabs = 1;
+  ss->pool = pool;
+  ss->area = a;
+  ss->map_size = (size + HK_GRANULE - 1) & ~(HK_GRANULE - 1);
+  ss->slabs = (hk__slab_t *)((uint8_t *)ss + HK_RECORDS_OFF);
+  ss->slabs[0].ss = ss;
+  ss->slabs[0].flags = HK_SLAB_LARGE_BLOCK;
+  ss->slabs[0].start = p;
+  hk__map_set_slab(p, &ss->slabs[0]);
+  return ss;
+}
+
+/* A mapping of its own: the header at its start, the block at offset;
+ * for an alignment above 1 MiB the mapping starts one OS page before an
+ * aligned address (no cache: another alignment could not reuse it). */
+static hk__ss_t *own_block(hk__pool_t *pool, size_t size, size_t align, bool *dirty) {
+  size_t offset = align > HK_LARGE_OFFSET ? align : HK_LARGE_OFFSET;
+  bool phased = align > HK_LARGE_ALIGN_MAX;
+  if (phased) offset = hk__os_page();
+  size_t need = map_need(offset, size);
+  if (need == 0) { errno = ENOMEM; return NULL; }
+  hk__ss_t *ss = phased ? NULL : hk__region_take(pool, need);
+  *dirty = ss != NULL; /* fresh mappings are zero-filled */
+  if (ss == NULL) {
+    ss = phased ? hk__ss_map_at(pool, need, align, offset) : hk__ss_map(pool, need);
+    if (ss == NULL) return NULL;
+    ss->kind = HK_KIND_LARGE;
+    ss->slab_shift = HK_SS_SHIFT; /* its one granule entry names slabs[0] */
+    ss->nslabs = 1;
+    ss->area = NULL;
+    ss->slabs[0].ss = ss;
+    ss->slabs[0].flags = HK_SLAB_LARGE_BLOCK;
+    ss->slabs[0].start = (uint8_t *)ss + offset; /* the map enters its granule */
+    if (!hk__ss_enter(pool, ss)) return NULL;
+    hk__ss_commit(pool, ss, (ptrdiff_t)ss->map_size);
+  } else if (ss->slabs[0].start != (uint8_t *)ss + offset) {
+    /* Another alignment: the block starts elsewhere in the SuperSlab's first
+     * 2 MiB, so in the same map chunk: no new reservation. */
+    hk__map_remove(ss);
+    ss->slabs[0].start = (uint8_t *)ss + offset;
+    hk__map_insert(ss);
+  }
+  _Static_assert(HK_LARGE_ALIGN_MAX < HK_SS_SIZE, "a cached block starts in its first 2 MiB");
+  return ss;
+}
+
+void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
+  if (align < HK_MIN_ALIGN) align = HK_MIN_ALIGN;
+  bool dirty = false;
+  pthread_mutex_lock(&pool->lock);
+  hk__ss_t *ss = NULL;
+  if (size <= HK_AREA_BLOCK_MAX && align < HK_AREA_MIN) ss = area_block(pool, size, align, &dirty);
+  if (ss == NULL) ss = own_block(pool, size, align, &dirty);
+  void *p = ss != NULL ? go_live(pool, ss) : NULL;
+  pthread_mutex_unlock(&pool->lock);
+  if (p == NULL) errno = ENOMEM;
+  else if (zero && dirty) memset(p, 0, size);
+  return p;
 }
 
 /* realloc without a copy: the kernel moves page-table entries, not bytes
@@ -77,6 +122,21 @@ void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
  * and a 1.5x growth chain to 1 MiB took 132 us copying, 178 remapping. */
 void *hk__large_resize(hk__ss_t *ss, size_t size) {
   hk__pool_t *pool = ss->pool;
+  if (ss->area != NULL) { /* in place, or the caller copies */
+    if (size > HK_AREA_BLOCK_MAX) return NULL;
+    size_t need = (size + HK_GRANULE - 1) & ~(HK_GRANULE - 1);
+    pthread_mutex_lock(&pool->lock);
+    bool ok = hk__area_resize(pool, ss->area, ss->slabs[0].start, ss->map_size, need);
+    if (ok) {
+      ptrdiff_t delta = (ptrdiff_t)need - (ptrdiff_t)ss->map_size;
+      ss->map_size = need;
+      pool->large_bytes = (size_t)((ptrdiff_t)pool->large_bytes + delta);
+      pool->active = (size_t)((ptrdiff_t)pool->active + delta);
+      if (pool->active > pool->peak_active) pool->peak_active = pool->active;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return ok ? ss->slabs[0].start : NULL;
+  }
   if (pool->os.hooks.map != NULL) return NULL; /* injected OS: no remap */
   size_t offset = (size_t)(ss->slabs[0].start - (uint8_t *)ss);
   size_t need = map_need(offset, size);
@@ -124,13 +184,30 @@ void *hk__large_resize(hk__ss_t *ss, size_t size) {
   return nss->slabs[0].start;
 }
 
-void hk__large_free(hk__ss_t *ss, const void *p, const char *call) {
-  hk__pool_t *pool = ss->pool;
-  hk__slab_t *s = &ss->slabs[0];
+/* Why p, with record s, is no live large block: a second free (or use)
+ * of a freed one, or a pointer hakmem never returned. Pool lock held. */
+static const char *not_live(const hk__slab_t *s, const void *p, const char *freed) {
+  if (s->state == HK_SLAB_AREA) return hk__area_freed_start(s->ss->area, p) ? freed : HK_MSG_INVALID;
+  if (s->state == HK_SLAB_LARGE && p == s->start) return NULL;
+  return s->state == HK_SLAB_CACHED && p == s->start ? freed : HK_MSG_INVALID;
+}
+
+size_t hk__large_checked(const hk__slab_t *s, const void *p, const char *call) {
+  hk__pool_t *pool = s->ss->pool;
   pthread_mutex_lock(&pool->lock);
-  if (s->state != HK_SLAB_LARGE || (const uint8_t *)p != s->start) {
-    const char *what = s->state == HK_SLAB_CACHED && (const uint8_t *)p == s->start
-                           ? HK_MSG_DOUBLE_FREE : HK_MSG_INVALID;
+  const char *what = not_live(s, p, HK_MSG_FREED);
+  size_t usable = what == NULL ? hk__large_usable(s->ss) : 0;
+  pthread_mutex_unlock(&pool->lock);
+  if (what != NULL) hk__fatal_invalid(call, p, what);
+  return usable;
+}
+
+void hk__large_free(hk__slab_t *s, const void *p, const char *call) {
+  hk__ss_t *ss = s->ss;
+  hk__pool_t *pool = ss->pool;
+  pthread_mutex_lock(&pool->lock);
+  const char *what = not_live(s, p, HK_MSG_DOUBLE_FREE);
+  if (what != NULL) {
     pthread_mutex_unlock(&pool->lock);
     hk__fatal_invalid(call, p, what);
   }
@@ -138,12 +215,21 @@ void hk__large_free(hk__ss_t *ss, const void *p, const char *call) {
   pool->n_large--;
   pool->large_bytes -= hk__large_usable(ss);
   pool->active -= hk__large_usable(ss);
-  if (hk__region_put(pool, ss)) s->state = HK_SLAB_CACHED;
+  if (ss->area != NULL) {
+    hk__map_set_slab(s->start, &ss->area->rec);
+    hk__area_free(pool, ss->area, s->start, ss->map_size);
+    pthread_mutex_unlock(&pool->lock);
+    hk__meta_free(ss, HK_AREA_RECORD);
+    return;
+  }
+  /* A phased mapping (not 2 MiB aligned) is not cached: see own_block. */
+  if ((((uintptr_t)ss & HK_SS_MASK) == 0) && hk__region_put(pool, ss)) s->state = HK_SLAB_CACHED;
   else hk__ss_unmap(pool, ss);
   pthread_mutex_unlock(&pool->lock);
 }
 
 size_t hk__large_usable(const hk__ss_t *ss) {
+  if (ss->area != NULL) return ss->map_size; /* the run */
   return ss->map_size - (size_t)(ss->slabs[0].start - (const uint8_t *)ss);
 }
 void *hk__large_block(const hk__ss_t *ss) { return ss->slabs[0].start; }

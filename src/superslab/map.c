@@ -149,6 +149,20 @@ static uint8_t *page_count(uint8_t *c, size_t g) {
   return c + COUNTS_OFF + page_off(g) / HK_PAGE;
 }
 
+/* One more SuperSlab (or 2 MiB of an area) has entries in g's page: the
+ * page joins core files first (best effort: the entries work either way),
+ * with every count page of its OS page. */
+static void count_in(uint8_t *c, size_t g) {
+  uint8_t *n = page_count(c, g);
+  if (!(*n & DUMPED)) {
+    size_t group = hk__os_page() / HK_PAGE, first = page_off(g) / HK_PAGE / group * group;
+    (void)hk__os_dump(c + first * HK_PAGE, group * HK_PAGE);
+    (void)hk__os_dump(c + HK_MAP_SLABS + first * HK_PAGE, group * HK_PAGE);
+    for (size_t k = first; k < first + group; k++) c[COUNTS_OFF + k] |= DUMPED;
+  }
+  ++*n;
+}
+
 /* ss's entries: owner 0 and each granule's slab (a MID slab's eight
  * granules all name its first granule's record), or all zero. */
 static void write_entries(uint8_t *c, const hk__ss_t *ss, bool clear) {
@@ -168,19 +182,63 @@ bool hk__map_insert(hk__ss_t *ss) {
   pthread_mutex_lock(&map_lock);
   uint8_t *c = chunk_for(g);
   if (c != NULL) {
-    uint8_t *n = page_count(c, g);
-    if (!(*n & DUMPED)) { /* best effort: the entries work either way */
-      /* The OS page holding g's entries, and every count page of it. */
-      size_t group = hk__os_page() / HK_PAGE, first = page_off(g) / HK_PAGE / group * group;
-      (void)hk__os_dump(c + first * HK_PAGE, group * HK_PAGE);
-      (void)hk__os_dump(c + HK_MAP_SLABS + first * HK_PAGE, group * HK_PAGE);
-      for (size_t k = first; k < first + group; k++) c[COUNTS_OFF + k] |= DUMPED;
-    }
-    ++*n;
+    count_in(c, g);
     write_entries(c, ss, false);
   }
   pthread_mutex_unlock(&map_lock);
   return c != NULL;
+}
+
+/* A large area: each 2 MiB of it counts in its page like a SuperSlab. */
+static bool fill_piece(const uint8_t *p, hk__slab_t *rec) {
+  size_t g = granule_of(p);
+  uint8_t *c = chunk_for(g);
+  if (c == NULL) return false;
+  count_in(c, g);
+  size_t g0 = g & (CHUNK_GRANULES - 1);
+  _Atomic uintptr_t *owner = (_Atomic uintptr_t *)(c + g0 * sizeof(uintptr_t));
+  hk__slab_t **slab = (hk__slab_t **)(c + HK_MAP_SLABS + g0 * sizeof(uintptr_t));
+  for (size_t k = 0; k < HK_SS_GRANULES; k++) {
+    atomic_store_explicit(&owner[k], 0, memory_order_relaxed);
+    __atomic_store_n(&slab[k], rec, __ATOMIC_RELEASE);
+  }
+  return true;
+}
+
+bool hk__map_fill(const void *p, size_t bytes, hk__slab_t *rec) {
+  hk__map_init();
+  const uint8_t *b = p;
+  pthread_mutex_lock(&map_lock);
+  size_t done = 0;
+  while (done < bytes && fill_piece(b + done, rec)) done += HK_SS_SIZE;
+  pthread_mutex_unlock(&map_lock);
+  if (done < bytes) hk__map_unfill(p, done);
+  return done == bytes;
+}
+
+void hk__map_unfill(const void *p, size_t bytes) {
+  const uint8_t *b = p;
+  pthread_mutex_lock(&map_lock);
+  for (size_t off = 0; off < bytes; off += HK_SS_SIZE) {
+    size_t g = granule_of(b + off);
+    uint8_t *c = chunk_for(g);
+    size_t g0 = g & (CHUNK_GRANULES - 1);
+    _Atomic uintptr_t *owner = (_Atomic uintptr_t *)(c + g0 * sizeof(uintptr_t));
+    hk__slab_t **slab = (hk__slab_t **)(c + HK_MAP_SLABS + g0 * sizeof(uintptr_t));
+    for (size_t k = 0; k < HK_SS_GRANULES; k++) {
+      atomic_store_explicit(&owner[k], 0, memory_order_relaxed);
+      __atomic_store_n(&slab[k], NULL, __ATOMIC_RELEASE);
+    }
+    --*page_count(c, g);
+  }
+  pthread_mutex_unlock(&map_lock);
+}
+
+/* Release, as every slab word: whoever finds rec reads it as written. No
+ * lock: the granule's page holds the filled area's entries, so it stays. */
+void hk__map_set_slab(const void *p, hk__slab_t *rec) {
+  hk__map_pos_t e = hk__map_pos(p);
+  __atomic_store_n(hk__map_slab_word(e), rec, __ATOMIC_RELEASE);
 }
 
 void hk__map_update(hk__ss_t *ss) {

@@ -45,11 +45,13 @@ void hk__pool_destroy(hk__pool_t *pool) {
   for (int i = 0; i < 4; i++) {
     for (hk__ss_t *s = lists[i]->head, *n; s != NULL; s = n) {
       n = s->next;
-      hk__ss_unmap(pool, s);
+      if (s->area != NULL) hk__meta_free(s, HK_AREA_RECORD); /* its run goes with the area */
+      else hk__ss_unmap(pool, s);
     }
     *lists[i] = (hk__ss_list_t){0};
   }
   hk__region_cache_release(pool, 0, 0);
+  hk__area_destroy_all(pool);
   pthread_mutex_unlock(&pool->lock);
   pthread_mutex_destroy(&pool->lock);
 }
@@ -61,8 +63,12 @@ void hk__ss_commit(hk__pool_t *pool, hk__ss_t *ss, ptrdiff_t delta) {
 }
 
 hk__ss_t *hk__ss_map(hk__pool_t *pool, size_t size) {
+  return hk__ss_map_at(pool, size, HK_SS_SIZE, 0);
+}
+
+hk__ss_t *hk__ss_map_at(hk__pool_t *pool, size_t size, size_t align, size_t phase) {
   if (!hk__pool_make_room(pool, size)) { errno = ENOMEM; return NULL; }
-  hk__ss_t *ss = hk__os_map_aligned(&pool->os, size, HK_SS_SIZE);
+  hk__ss_t *ss = hk__os_map_aligned_at(&pool->os, size, align, phase);
   if (ss == NULL) { errno = ENOMEM; return NULL; }
   ss->magic = HK_SS_MAGIC;
   ss->slabs = (hk__slab_t *)((uint8_t *)ss + HK_RECORDS_OFF);
@@ -156,6 +162,7 @@ size_t hk__pool_release_retained(hk__pool_t *pool) {
   }
   released += pool->cache_bytes;
   hk__region_cache_release(pool, 0, 0);
+  released += hk__area_trim(pool);
   return released;
 }
 
@@ -165,6 +172,7 @@ bool hk__pool_make_room(hk__pool_t *pool, size_t more) {
   const hk__policy_t *pol = &pool->policy;
   if (hk__policy_within_budget(pol, pool->mapped, more)) return true;
   hk__region_cache_release(pool, 0, 0);
+  hk__area_release(pool, 0);
   while (!hk__policy_within_budget(pol, pool->mapped, more) && evict_oldest_empty(pool)) {
   }
   return hk__policy_within_budget(pol, pool->mapped, more);
@@ -179,6 +187,7 @@ static void cache_remove_at(hk__pool_t *pool, uint32_t i) {
 
 static void cache_evict_oldest(hk__pool_t *pool) {
   hk__ss_t *ss = pool->cache[0].ss;
+  pool->large_released += pool->cache[0].size;
   cache_remove_at(pool, 0);
   hk__ss_unmap(pool, ss);
 }

@@ -85,7 +85,7 @@ static void test_realloc(void) {
 }
 
 static void test_posix_memalign(void) {
-  static const size_t bad[] = {0, 1, 2, 4, 24, 48, 1000, (size_t)2 << 20, (size_t)1 << 40};
+  static const size_t bad[] = {0, 1, 2, 4, 24, 48, 1000, (size_t)2 << 30, (size_t)1 << 40};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     void *out = (void *)0x1234;
     int rc = posix_memalign(&out, vz(bad[i]), 16);
@@ -94,7 +94,7 @@ static void test_posix_memalign(void) {
   }
   void *out = (void *)0x1234;
   OVR_CHECK(posix_memalign(&out, 64, huge) == ENOMEM && out == (void *)0x1234);
-  for (size_t a = sizeof(void *); a <= ((size_t)1 << 20); a *= 2) {
+  for (size_t a = sizeof(void *); a <= ((size_t)1 << 30); a *= 2) {
     for (size_t n = 0; n < 300000; n = n * 7 + 13) {
       void *p = NULL;
       OVR_CHECK(posix_memalign(&p, a, n) == 0);
@@ -104,13 +104,13 @@ static void test_posix_memalign(void) {
 }
 
 static void test_aligned_alloc(void) {
-  static const size_t bad[] = {0, 3, 24, 1000, (size_t)2 << 20};
+  static const size_t bad[] = {0, 3, 24, 1000, (size_t)2 << 30};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     errno = 0;
     void *p = aligned_alloc(vz(bad[i]), 64);
     if (p != NULL || errno != EINVAL) OVR_FAIL("aligned_alloc(%zu) accepted", bad[i]);
   }
-  for (size_t a = 1; a <= ((size_t)1 << 20); a *= 2) {
+  for (size_t a = 1; a <= ((size_t)1 << 30); a *= 2) {
     check_aligned(aligned_alloc(a, vz(a * 3)), a, a * 3);
     check_aligned(aligned_alloc(a, vz(5)), a, 5); /* size need not be a multiple */
   }
@@ -123,8 +123,10 @@ static void test_memalign_valloc(void) {
   check_aligned(memalign(vz(24), 10), 32, 10);  /* rounded up to a power of two */
   check_aligned(memalign(vz(3000), 10), 4096, 10);
   check_aligned(memalign(vz((size_t)1 << 20), 100), (size_t)1 << 20, 100);
+  check_aligned(memalign(vz((size_t)2 << 20), 100), (size_t)2 << 20, 100); /* huge pages */
+  check_aligned(memalign(vz((size_t)1 << 30), 100), (size_t)1 << 30, 100);
   errno = 0;
-  OVR_CHECK(memalign(vz((size_t)4 << 20), 10) == NULL && errno == EINVAL);
+  OVR_CHECK(memalign(vz((size_t)2 << 30), 10) == NULL && errno == EINVAL);
   check_aligned(valloc(vz(1)), ps, 1);
   check_aligned(valloc(vz(3 * ps + 1)), ps, 3 * ps + 1);
   void *p = pvalloc(vz(1));

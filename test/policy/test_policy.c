@@ -209,124 +209,199 @@ static void test_retention_0(void **state) { (void)state; retention_case(0); }
 static void test_retention_1(void **state) { (void)state; retention_case(1); }
 static void test_retention_3(void **state) { (void)state; retention_case(3); }
 
-/* ---- region cache --------------------------------------------------------------- */
+/* ---- large blocks: resident reuse, decay, cap ------------------------------------- */
 
-/* Bytes hakmem maps for a large block of size bytes (256-byte header, pages). */
-static size_t large_map_size(size_t size) { return (256 + size + PAGE - 1) & ~(PAGE - 1); }
-
-static hk_heap_t *cache_heap(fixture_t *f, uint32_t slots, size_t max_bytes) {
+/* A SPEED heap (no prewarm) whose freed large blocks decay after decay_ms,
+ * retained up to cap bytes. */
+static hk_heap_t *large_heap(fixture_t *f, size_t cap, uint32_t decay_ms) {
   fx_preset(f, HK_PROFILE_SPEED);
   f->cfg.prewarm_bytes = 0;
-  f->cfg.region_cache_slots = slots;
-  f->cfg.region_cache_max_bytes = max_bytes;
+  f->cfg.region_cache_max_bytes = cap;
+  f->cfg.large_decay_ms = decay_ms;
   return fx_heap(f);
 }
 
-static void test_region_cache_slots(void **state) {
+/* Freed blocks stay resident and the next ones reuse them: one reservation
+ * (the area), no unmap, no advice; calloc of a reused run is zeroed. */
+static void test_large_reuse(void **state) {
   (void)state;
   fixture_t f;
-  hk_heap_t *h = cache_heap(&f, 2, 32 * MIB);
-  const size_t sz = MIB, region = large_map_size(MIB);
-  void *b[3];
-  for (int i = 0; i < 3; i++) {
-    b[i] = hk_heap_malloc(h, sz);
-    assert_non_null(b[i]);
-    memset(b[i], 0xA5, sz);
-  }
-  assert_int_equal(f.fo.maps, 3);
-  for (int i = 0; i < 3; i++) hk_free(b[i]);
-  hk_stats_t st = stats_of(h);
-  assert_int_equal(st.region_cache_entries, 2); /* the third is beyond the slots */
-  assert_int_equal(st.region_cache_bytes, 2 * region);
-  assert_int_equal(st.large_blocks, 0);
-  assert_int_equal(f.fo.releases, 1);
-  assert_int_equal(f.fo.released_bytes, region);
-
-  /* Same size again, and a slightly smaller one: both from the cache. */
-  void *c1 = hk_heap_malloc(h, sz);
-  void *c2 = hk_heap_malloc(h, sz - 5000);
-  assert_non_null(c1);
-  assert_non_null(c2);
-  assert_int_equal(f.fo.maps, 3);
-  assert_int_equal(stats_of(h).region_cache_entries, 0);
-  /* calloc from a reused (dirty) region still returns zeroes. */
-  hk_free(c1);
-  unsigned char *z = hk_heap_calloc(h, 1, sz);
-  assert_non_null(z);
-  assert_int_equal(f.fo.maps, 3);
-  for (size_t i = 0; i < sz; i += 997) assert_int_equal(z[i], 0);
-  assert_int_equal(z[sz - 1], 0);
-  /* The cache is empty now: the next large block maps. */
-  void *c3 = hk_heap_malloc(h, sz);
-  assert_non_null(c3);
-  assert_int_equal(f.fo.maps, 4);
-  /* A cached 1 MiB region is too small for 4 MiB. */
-  hk_free(c3);
-  void *big = hk_heap_malloc(h, 4 * MIB);
-  assert_non_null(big);
-  assert_int_equal(f.fo.maps, 5);
-  hk_free(big);
-  hk_free(c2);
-  st = stats_of(h);
-  assert_int_equal(st.region_cache_entries, 2);
-  /* Cached now: the 1 MiB region of c3 and the 4 MiB one. A region is
-   * reused if it wastes at most half of what is asked. */
-  void *small_again = hk_heap_malloc(h, 800 * 1024);
-  assert_non_null(small_again);
-  assert_int_equal(f.fo.maps, 5); /* the 1 MiB region */
-  void *tiny_large = hk_heap_malloc(h, 100 * 1024);
-  assert_non_null(tiny_large);
-  assert_int_equal(f.fo.maps, 6); /* 4 MiB region would waste > half */
-  hk_free(small_again);
-  hk_free(tiny_large);
-  hk_free(z);
-  hk_heap_destroy(h);
-  assert_int_equal(f.fo.live, 0);
-}
-
-static void test_region_cache_bytes(void **state) {
-  (void)state;
-  fixture_t f;
-  hk_heap_t *h = cache_heap(&f, 8, 3 * MIB);
-  const size_t region = large_map_size(MIB);
+  hk_heap_t *h = large_heap(&f, 64 * MIB, UINT32_MAX);
   void *b[3];
   for (int i = 0; i < 3; i++) {
     b[i] = hk_heap_malloc(h, MIB);
     assert_non_null(b[i]);
+    memset(b[i], 0xA5, MIB);
   }
-  for (int i = 0; i < 3; i++) hk_free(b[i]);
-  /* Two regions fit in 3 MiB, a third would not. */
+  assert_int_equal(f.fo.maps, 1); /* the area: address space, counted as runs are used */
   hk_stats_t st = stats_of(h);
-  assert_int_equal(st.region_cache_entries, 2);
-  assert_int_equal(st.region_cache_bytes, 2 * region);
-  assert_true(st.region_cache_bytes <= f.cfg.region_cache_max_bytes);
-  assert_int_equal(f.fo.releases, 1);
-  /* A block larger than the whole cap is never cached. */
-  void *big = hk_heap_malloc(h, 4 * MIB);
-  assert_non_null(big);
-  hk_free(big);
+  assert_int_equal(st.mapped_bytes, 3 * MIB);
+  assert_int_equal(st.large_blocks, 3);
+  for (int i = 0; i < 3; i++) hk_free(b[i]);
   st = stats_of(h);
-  assert_int_equal(st.region_cache_entries, 2);
-  assert_int_equal(f.fo.releases, 2);
-  assert_int_equal(f.fo.released_bytes, region + large_map_size(4 * MIB));
+  assert_int_equal(st.large_blocks, 0);
+  assert_int_equal(st.large_retained_bytes, 3 * MIB);
+  assert_int_equal(st.mapped_bytes, 3 * MIB); /* retained runs count, as the budget does */
+  assert_int_equal(f.fo.advises, 0);
+  assert_int_equal(f.fo.releases, 0);
+  /* The three freed runs merged: a 3 MiB block reuses them whole. */
+  unsigned char *z = hk_heap_calloc(h, 1, 3 * MIB - 100);
+  assert_non_null(z);
+  assert_ptr_equal(z, b[0]);
+  for (size_t i = 0; i < 3 * MIB - 100; i += 4093) assert_int_equal(z[i], 0);
+  st = stats_of(h);
+  assert_int_equal(st.large_retained_bytes, 0);
+  assert_int_equal(st.mapped_bytes, 3 * MIB);
+  assert_int_equal(f.fo.maps, 1);
+  assert_int_equal(f.fo.advises, 0);
+  /* Realloc across the 64 KiB boundary, both ways, keeps the contents. */
+  memset(z, 0x3C, 3 * MIB - 100);
+  unsigned char *m = hk_heap_realloc(h, z, 40000);
+  assert_non_null(m);
+  for (size_t i = 0; i < 40000; i += 997) assert_int_equal(m[i], 0x3C);
+  unsigned char *l = hk_heap_realloc(h, m, 200000);
+  assert_non_null(l);
+  for (size_t i = 0; i < 40000; i += 997) assert_int_equal(l[i], 0x3C);
+  hk_free(l);
   hk_heap_destroy(h);
   assert_int_equal(f.fo.live, 0);
 }
 
-/* LEAN has no region cache: every large free unmaps at once. */
-static void test_region_cache_off(void **state) {
+/* A freed run goes back once unused for the decay delay: not at once, and
+ * within two delays (checked by the heap's next large-block call). */
+static void test_large_decay(void **state) {
+  (void)state;
+  fixture_t f;
+  const uint32_t delay = 50;
+  hk_heap_t *h = large_heap(&f, 64 * MIB, delay);
+  void *p = hk_heap_malloc(h, 2 * MIB);
+  assert_non_null(p);
+  memset(p, 1, 2 * MIB);
+  uint64_t t0 = now_ms();
+  hk_free(p);
+  void *q = hk_heap_malloc(h, 100000); /* a large call at once: nothing is due */
+  assert_non_null(q);
+  if (now_ms() - t0 < delay) { /* (a slow machine may already be past it) */
+    assert_int_equal(f.fo.advises, 0);
+    assert_true(stats_of(h).large_retained_bytes > 0);
+  }
+  sleep_ms(2 * delay + 20);
+  hk_free(q); /* a tick: what was dirty at the last one goes back */
+  sleep_ms(delay + 10);
+  void *r = hk_heap_malloc(h, 100000);
+  assert_non_null(r);
+  hk_stats_t st = stats_of(h);
+  assert_true(f.fo.advises >= 1);
+  assert_int_equal(f.fo.advice[0], HK_ADVISE_DONTNEED);
+  assert_true(st.large_released_bytes >= 2 * MIB - 128 * 1024);
+  assert_true(st.large_retained_bytes <= 2 * MIB);
+  assert_int_equal(f.fo.releases, 0); /* given back pages, the area stays */
+  hk_free(r);
+  hk_heap_destroy(h);
+  assert_int_equal(f.fo.live, 0);
+}
+
+/* Past the retained cap the oldest runs go back; the cap always holds. */
+static void test_large_cap(void **state) {
+  (void)state;
+  fixture_t f;
+  hk_heap_t *h = large_heap(&f, 2 * MIB, UINT32_MAX);
+  void *b[4];
+  for (int i = 0; i < 4; i++) {
+    b[i] = hk_heap_malloc(h, MIB);
+    assert_non_null(b[i]);
+    memset(b[i], 2, MIB);
+  }
+  for (int i = 0; i < 4; i++) {
+    hk_free(b[i]);
+    assert_true(stats_of(h).large_retained_bytes <= 2 * MIB);
+  }
+  hk_stats_t st = stats_of(h);
+  assert_int_equal(st.large_retained_bytes, 2 * MIB);
+  assert_int_equal(st.large_released_bytes, 2 * MIB);
+  assert_int_equal(st.mapped_bytes, 2 * MIB);
+  assert_true(f.fo.advises >= 1);
+  /* A cap of 0 (nothing kept) gives every freed run back at once. */
+  hk_heap_destroy(h);
+  h = large_heap(&f, 0, UINT32_MAX);
+  void *p = hk_heap_malloc(h, 3 * MIB);
+  assert_non_null(p);
+  hk_free(p);
+  st = stats_of(h);
+  assert_int_equal(st.large_retained_bytes, 0);
+  assert_int_equal(st.mapped_bytes, 0);
+  hk_heap_destroy(h);
+  assert_int_equal(f.fo.live, 0);
+}
+
+/* Trim gives every retained run back and unmaps the areas no block uses. */
+static void test_large_trim(void **state) {
+  (void)state;
+  fixture_t f;
+  hk_heap_t *h = large_heap(&f, 64 * MIB, UINT32_MAX);
+  void *b[3];
+  for (int i = 0; i < 3; i++) {
+    b[i] = hk_heap_malloc(h, 5 * MIB);
+    assert_non_null(b[i]);
+    memset(b[i], 3, 5 * MIB);
+  }
+  for (int i = 0; i < 3; i++) hk_free(b[i]);
+  assert_int_equal(stats_of(h).large_retained_bytes, 15 * MIB);
+  size_t released = hk_heap_trim(h);
+  hk_stats_t st = stats_of(h);
+  assert_true(released >= 15 * MIB);
+  assert_int_equal(st.large_retained_bytes, 0);
+  assert_int_equal(st.mapped_bytes, 0);
+  assert_int_equal(f.fo.live, 0); /* the area is unmapped too */
+  /* And the heap works on: a new area. */
+  void *p = hk_heap_malloc(h, MIB);
+  assert_non_null(p);
+  hk_free(p);
+  hk_heap_destroy(h);
+  assert_int_equal(f.fo.live, 0);
+}
+
+/* Blocks above 64 MiB get a mapping of their own; freed, they wait in the
+ * region cache (its slots), else they are unmapped. */
+static void test_region_cache_slots(void **state) {
+  (void)state;
+  fixture_t f;
+  fx_preset(&f, HK_PROFILE_SPEED);
+  f.cfg.prewarm_bytes = 0;
+  f.cfg.region_cache_slots = 1;
+  hk_heap_t *h = fx_heap(&f);
+  const size_t sz = 65 * MIB;
+  void *a = hk_heap_malloc(h, sz), *b = hk_heap_malloc(h, sz);
+  assert_non_null(a);
+  assert_non_null(b);
+  assert_int_equal(f.fo.maps, 2);
+  hk_free(a);
+  hk_free(b);
+  hk_stats_t st = stats_of(h);
+  assert_int_equal(st.region_cache_entries, 1);
+  assert_int_equal(f.fo.releases, 1);
+  void *c = hk_heap_malloc(h, sz - 4096); /* from the cache */
+  assert_non_null(c);
+  assert_int_equal(f.fo.maps, 2);
+  hk_free(c);
+  hk_heap_destroy(h);
+  assert_int_equal(f.fo.live, 0);
+}
+
+/* LEAN keeps little (8 MiB) for a short while: a block above the cap goes
+ * back as it is freed. */
+static void test_large_lean(void **state) {
   (void)state;
   fixture_t f;
   hk_heap_t *h = lean_heap(&f, HK_DECOMMIT_DONTNEED, 0, 1);
-  for (int i = 0; i < 4; i++) {
-    void *p = hk_heap_malloc(h, MIB);
-    assert_non_null(p);
-    hk_free(p);
-  }
-  assert_int_equal(f.fo.maps, 4);
-  assert_int_equal(f.fo.releases, 4);
-  assert_int_equal(stats_of(h).region_cache_entries, 0);
-  assert_int_equal(stats_of(h).mapped_bytes, 0);
+  void *p = hk_heap_malloc(h, 16 * MIB);
+  assert_non_null(p);
+  memset(p, 4, 16 * MIB);
+  hk_free(p);
+  hk_stats_t st = stats_of(h);
+  assert_true(st.large_retained_bytes <= f.cfg.region_cache_max_bytes);
+  assert_int_equal(st.mapped_bytes, st.large_retained_bytes);
+  assert_int_equal(st.region_cache_entries, 0);
   hk_heap_destroy(h);
 }
 
@@ -386,11 +461,11 @@ static void test_budget_large_edge(void **state) {
   (void)state;
   fixture_t f;
   hk_heap_t *h = budget_heap(&f);
-  const size_t fits = 4 * MIB - 512; /* maps exactly 4 MiB (block at offset 512, HK_LARGE_OFFSET) */
+  const size_t fits = 4 * MIB; /* a run of exactly 64 granules */
   errno = 0;
   assert_null(hk_heap_malloc(h, fits + 1));
   assert_int_equal(errno, ENOMEM);
-  assert_int_equal(f.fo.maps, 0);
+  assert_int_equal(f.fo.maps, 1); /* the area's address space only */
   void *p = hk_heap_malloc(h, fits);
   assert_non_null(p);
   memset(p, 1, fits);
@@ -398,15 +473,24 @@ static void test_budget_large_edge(void **state) {
   errno = 0;
   assert_null(hk_heap_malloc(h, 16));
   assert_int_equal(errno, ENOMEM);
-  /* Freed, the region sits in the cache; the budget evicts it when a
-   * SuperSlab needs the room. */
+  /* Freed, the run is retained and still counts against the budget; when
+   * a SuperSlab needs the room, the retained run goes back first. */
   hk_free(p);
-  assert_int_equal(stats_of(h).region_cache_entries, 1);
+  hk_stats_t st = stats_of(h);
+  assert_int_equal(st.large_retained_bytes, 4 * MIB);
+  assert_int_equal(st.mapped_bytes, 4 * MIB);
   void *q = hk_heap_malloc(h, 16);
   assert_non_null(q);
-  hk_stats_t st = stats_of(h);
-  assert_int_equal(st.region_cache_entries, 0);
+  st = stats_of(h);
+  assert_int_equal(st.large_retained_bytes, 0);
   assert_int_equal(st.mapped_bytes, SEG);
+  /* A large block now fits only in what the SuperSlab leaves. */
+  void *r = hk_heap_malloc(h, 2 * MIB);
+  assert_non_null(r);
+  errno = 0;
+  assert_null(hk_heap_malloc(h, 100000));
+  assert_int_equal(errno, ENOMEM);
+  hk_free(r);
   hk_free(q);
   hk_heap_destroy(h);
   assert_int_equal(f.fo.live, 0);
@@ -489,8 +573,10 @@ static void test_map_failure(void **state) {
   fx_preset(&f, HK_PROFILE_SPEED);
   f.cfg.prewarm_bytes = 0;
   hk_heap_t *h = fx_heap(&f);
+  /* The SuperSlab; then the area and the block's own mapping it falls
+   * back to. */
   f.fo.fail_at = 1;
-  f.fo.fail_len = 2;
+  f.fo.fail_len = 3;
   errno = 0;
   assert_null(hk_heap_malloc(h, 64));
   assert_int_equal(errno, ENOMEM);
@@ -498,7 +584,7 @@ static void test_map_failure(void **state) {
   assert_null(hk_heap_malloc(h, 3 * MIB));
   assert_int_equal(errno, ENOMEM);
   hk_stats_t st = stats_of(h);
-  assert_int_equal(st.os_mmap_failed, 2);
+  assert_int_equal(st.os_mmap_failed, 3);
   assert_int_equal(st.mapped_bytes, 0);
   /* The OS recovers: so does the heap, for small and large blocks. */
   void *p = hk_heap_malloc(h, 64);
@@ -528,7 +614,7 @@ static void test_map_failure(void **state) {
   }
   void *later = hk_heap_malloc(h, 1024); /* the next map succeeds */
   assert_non_null(later);
-  assert_int_equal(stats_of(h).os_mmap_failed, 3);
+  assert_int_equal(stats_of(h).os_mmap_failed, 4);
   hk_free(later);
   free_n(blk, got);
   hk_free(p);
@@ -568,9 +654,12 @@ int run_policy_tests(void) {
       cmocka_unit_test(test_retention_0),
       cmocka_unit_test(test_retention_1),
       cmocka_unit_test(test_retention_3),
+      cmocka_unit_test(test_large_reuse),
+      cmocka_unit_test(test_large_decay),
+      cmocka_unit_test(test_large_cap),
+      cmocka_unit_test(test_large_trim),
+      cmocka_unit_test(test_large_lean),
       cmocka_unit_test(test_region_cache_slots),
-      cmocka_unit_test(test_region_cache_bytes),
-      cmocka_unit_test(test_region_cache_off),
       cmocka_unit_test(test_budget_small_edge),
       cmocka_unit_test(test_budget_large_edge),
       cmocka_unit_test(test_prewarm_no_syscalls),

@@ -20,7 +20,8 @@ static void test_presets(void **state) {
   assert_int_equal(c.decommit_delay_ms, 1000);
   assert_int_equal(c.retain_superslabs, 32);
   assert_int_equal(c.region_cache_slots, 16);
-  assert_int_equal(c.region_cache_max_bytes, 32 * MIB);
+  assert_int_equal(c.region_cache_max_bytes, 512 * MIB);
+  assert_int_equal(c.large_decay_ms, 1000);
   assert_int_equal(c.max_bytes, 0);
   assert_null(c.os_hooks);
   assert_null(hk_heap_config_check(&c));
@@ -35,7 +36,8 @@ static void test_presets(void **state) {
   assert_int_equal(c.decommit, HK_DECOMMIT_OFF);
   assert_int_equal(c.retain_superslabs, 2);
   assert_int_equal(c.region_cache_slots, 4);
-  assert_int_equal(c.region_cache_max_bytes, 8 * MIB);
+  assert_int_equal(c.region_cache_max_bytes, 64 * MIB);
+  assert_int_equal(c.large_decay_ms, 300);
   assert_int_equal(c.max_bytes, 0);
   assert_null(hk_heap_config_check(&c));
 
@@ -46,7 +48,8 @@ static void test_presets(void **state) {
   assert_int_equal(c.decommit_delay_ms, 100);
   assert_int_equal(c.retain_superslabs, 1);
   assert_int_equal(c.region_cache_slots, 0);
-  assert_int_equal(c.region_cache_max_bytes, 0);
+  assert_int_equal(c.region_cache_max_bytes, 8 * MIB);
+  assert_int_equal(c.large_decay_ms, 100);
   assert_null(hk_heap_config_check(&c));
 
   assert_int_equal(hk_heap_config_preset(&c, (hk_profile_t)3), EINVAL);
@@ -146,7 +149,7 @@ static void test_trim_releases_everything(void **state) {
   hk_stats_t st = stats_of(h);
   assert_int_equal(st.live_bytes, 0);
   assert_true(st.superslabs > 0);             /* slabs kept by the front */
-  assert_int_equal(st.region_cache_entries, 3);
+  assert_int_equal(st.large_retained_bytes, 3 * MIB);
 
   size_t before = st.mapped_bytes;
   size_t released = hk_heap_trim(h);
@@ -154,7 +157,7 @@ static void test_trim_releases_everything(void **state) {
   assert_int_equal(st.mapped_bytes, 0);
   assert_int_equal(st.committed_bytes, 0);
   assert_int_equal(st.superslabs, 0);
-  assert_int_equal(st.region_cache_entries, 0);
+  assert_int_equal(st.large_retained_bytes, 0);
   assert_int_equal(released, before);
   assert_int_equal(f.fo.live, 0);
 
