@@ -32,7 +32,8 @@ void BM_MallocFree(benchmark::State &state) {
 BENCHMARK(BM_MallocFree)
     ->Arg(16)->Arg(32)->Arg(48)->Arg(64)->Arg(96)->Arg(128)->Arg(192)->Arg(256)
     ->Arg(384)->Arg(512)->Arg(768)->Arg(1024)
-    ->Arg(2048)->Arg(4096)->Arg(8192)->Arg(16384)->Arg(32768)->Arg(65536)->Arg(262144);
+    ->Arg(2048)->Arg(4096)->Arg(8192)->Arg(16384)->Arg(32768)->Arg(65536)
+    ->Arg(131072)->Arg(262144)->Arg(1048576)->Arg(4194304);
 
 // N allocations, then N frees in allocation order: refill and flush paths.
 void BM_Batch(benchmark::State &state) {

@@ -83,11 +83,11 @@ ensure_packages() {
 if [ "$MODE" = quick ]; then
   : "${REPS:=3}"; : "${CALLGRIND:=0}"; : "${MICRO:=0}"; MICRO_MIN_TIME=0.05
   RM_ITERS=20000000; RM_WIDE_ITERS=8000000; MT_ITERS=4000000; LARSON_OPS=4000000
-  HANDOFF_BLOCKS=4000000
+  HANDOFF_BLOCKS=4000000; CHURN_STEPS=300; LARGE_BLOCKS=50000
 else
   : "${REPS:=7}"; : "${CALLGRIND:=1}"; : "${MICRO:=1}"; MICRO_MIN_TIME=0.2
   RM_ITERS=20000000; RM_WIDE_ITERS=20000000; MT_ITERS=10000000; LARSON_OPS=5000000
-  HANDOFF_BLOCKS=10000000
+  HANDOFF_BLOCKS=10000000; CHURN_STEPS=1000; LARGE_BLOCKS=200000
 fi
 # Multi-thread lanes count only repetitions whose two cores ran at the same
 # time: a core-to-core round trip (bench_pingpong) at most PINGPONG_MAX_NS
@@ -148,6 +148,9 @@ WORKLOADS=(
   "larson_t8|bench_larson|8 $(( LARSON_OPS / 4 )) 8 1000 1000 4141|0|1|larson_t8: as larson with 8 threads x $(( LARSON_OPS / 4 )) ops (8000 blocks)"
   "handoff|bench_handoff|$HANDOFF_BLOCKS 16 1024 1000 0 1|0|1|handoff: one thread only allocates ($HANDOFF_BLOCKS blocks, 16..1024 B), another only frees them; 1000 in flight through a queue; an op is one malloc + one free"
   "free_only_consumer|bench_handoff|2000000 1000 1000 1000 1 10000|0|1|free_only_consumer (memory): a producer mallocs 2000000 blocks of 1000 B, hands 99% to a thread that only frees and frees the other 1% itself from a ring of 10000; about 10000 blocks live"
+  "large_churn|bench_large_churn|$CHURN_STEPS 20 64 32768 1|0|0|large_churn: 20 live buffers, each step replaces a random one with a buffer of 64 KiB..32 MiB (uniform) and writes every page; $CHURN_STEPS steps (an op is one malloc + one free)"
+  "large_churn_t2|bench_large_churn|$CHURN_STEPS 20 64 32768 2|0|1|large_churn_t2: as large_churn, each replaced buffer freed by a second thread"
+  "handoff_large|bench_handoff|$LARGE_BLOCKS 100000 100000 64 0 1|0|1|handoff_large: one thread mallocs $LARGE_BLOCKS blocks of 100 KB, another frees every one of them; 64 in flight"
   "node_window|node_window.sh|200000|0|0|node_window (memory): node keeping a window of the last 500 of 200000 Buffers of 1..65536 B, freed by its garbage collector (a helper thread); ops/s are Buffers per second of the whole process"
 )
 
@@ -183,7 +186,7 @@ RES="$BUILD_DIR/bench-results"
 mkdir -p "$RES" "$OUT_DIR"
 RAW="$RES/raw.csv"; VM="$RES/vm.csv"; SYS="$RES/syscalls.csv"; CG="$RES/callgrind.csv"; META="$RES/meta.txt"; NOTES="$RES/notes.txt"
 STEADY="$RES/steady.csv"
-echo "workload,allocator,rep,throughput,rss_kb,pingpong_ns" >"$RAW"
+echo "workload,allocator,rep,throughput,rss_kb,pingpong_ns,minflt_per_op" >"$RAW"
 echo "workload,allocator,syscalls,ops" >"$SYS"
 echo "allocator,calls_short,ops_short,calls_long,ops_long" >"$STEADY"
 rm -f "$CG"
@@ -204,10 +207,11 @@ run_rep() { # $1 workload line, $2 rep
     fi
     out="$(run_bench "$alloc" "$bin" "$args" 2>"$RES/last.err")" || {
       log "FAILED: $name/$alloc rep $2 (exit $?): $(tail -2 "$RES/last.err" | tr '\n' ' ')"
-      echo "$name,$alloc,$2,,,$pp" >>"$RAW"; continue; }
+      echo "$name,$alloc,$2,,,$pp," >>"$RAW"; continue; }
     tp="$(sed -n 's/^Throughput = \([0-9.]*\) ops\/s.*/\1/p' <<<"$out")"
     rss="$(sed -n 's/^\[RSS\] max_kb=\([0-9]*\).*/\1/p' <<<"$out")"
-    echo "$name,$alloc,$2,$tp,$rss,$pp" >>"$RAW"
+    flt="$(sed -n 's/^\[FAULTS\] .*per_op=\([0-9.]*\).*/\1/p' <<<"$out")"
+    echo "$name,$alloc,$2,$tp,$rss,$pp,$flt" >>"$RAW"
   done
   echo "$slow"
 }
@@ -242,7 +246,7 @@ shorter() { # divides the op-count argument of a workload by 4
   local -a a
   read -r -a a <<<"$*"
   case "$bin" in
-    bench_random_mixed|bench_handoff) a[0]=$(( a[0] / 4 )) ;;
+    bench_random_mixed|bench_handoff|bench_large_churn) a[0]=$(( a[0] / 4 )) ;;
     bench_mt_remote|bench_larson) a[1]=$(( a[1] / 4 )) ;;
   esac
   echo "${a[*]}"

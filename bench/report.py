@@ -107,6 +107,7 @@ def aggregate(raw, sysc):
                 continue
             tp = [float(r["throughput"]) for r in runs if r["throughput"]]
             rss = [int(r["rss_kb"]) for r in runs if r["rss_kb"]]
+            flt = [float(r["minflt_per_op"]) for r in runs if r.get("minflt_per_op")]
             row = {
                 "workload": wl,
                 "allocator": al,
@@ -116,6 +117,7 @@ def aggregate(raw, sysc):
                 "cv": (statistics.pstdev(tp) * 100 / statistics.fmean(tp)) if len(tp) > 1 else None,
                 "rss_mib": statistics.median(rss) / 1024 if rss else None,
                 "sys_per_op": sysmap.get((wl, al)),
+                "minflt": statistics.median(flt) if flt else None,
             }
             rows.append(row)
     # The ratio to the baseline is taken within each repetition (its runs
@@ -311,6 +313,45 @@ def remote_target_lines(rows, cg, markdown=True):
     v = ir.get("hakmem")
     T.append(("random_mixed Ir/op, preload (before the cross-thread work: 50.73)", "<= 51.23",
               fmt(v, ".2f"), verdict(lambda x: x <= 51.23, v)))
+    head = ["figure (hakmem, preload)", "goal", "measured (median, min-max)", "met"]
+    body = [[w, g, m, "-" if ok is None else ok] for w, g, m, ok in T]
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + \
+           ["| " + " | ".join(b) + " |" for b in body]
+
+
+def large_target_lines(rows, micro, steady=None):
+    """The large-block targets: hakmem (preload) against the best peer."""
+    idx = {(r["workload"], r["allocator"]): r for r in rows}
+    T = []
+
+    def add(what, target, wl, key, ok):
+        r = idx.get((wl, "hakmem"))
+        v = r.get(key) if r else None
+        lo, hi = (r.get(key + "_spread") if r else None) or (None, None)
+        T.append((what, target, fmt_spread(v, lo, hi), verdict(ok, v, lo, hi)))
+
+    add("large_churn: throughput vs the best peer (time <= 1.0)", ">= 1.0", "large_churn", "vs_best",
+        lambda v: v >= 1.0)
+    add("large_churn: peak RSS vs the best peer", "<= 1.3", "large_churn", "rss_vs_best",
+        lambda v: v <= 1.3)
+    mine = idx.get(("large_churn", "hakmem"), {}).get("minflt")
+    peers = [(idx[("large_churn", p)]["minflt"], p) for p in PEERS
+             if ("large_churn", p) in idx and idx[("large_churn", p)].get("minflt") is not None]
+    if peers:
+        best, who = min(peers)
+        T.append(("large_churn: minor faults per op", f"<= best peer's ({who}: {best:.1f})",
+                  fmt(mine, ".1f"), verdict(lambda v: v <= best, mine)))
+    add("large_churn_t2: throughput vs the best peer (time <= 1.1)", ">= 0.91", "large_churn_t2",
+        "vs_best", lambda v: v >= 1 / 1.1)
+    add("handoff_large (100 KB, all freed by the other thread): throughput vs the best peer "
+        "(time <= 1.5)", ">= 0.67", "handoff_large", "vs_best", lambda v: v >= 1 / 1.5)
+    hk, tc = micro.get("hakmem", {}), micro.get("tcmalloc", {})
+    for n in (131072, 262144, 1048576, 4194304):
+        name = f"BM_MallocFree/{n}"
+        v = hk.get(name) / tc[name] if hk.get(name) and tc.get(name) else None
+        T.append((f"{name}: ns vs tcmalloc", "<= 1.0",
+                  "-" if v is None else f"{v:.2f} ({hk[name]:.1f} vs {tc[name]:.1f} ns)",
+                  verdict(lambda x: x <= 1.0, v)))
     head = ["figure (hakmem, preload)", "goal", "measured (median, min-max)", "met"]
     body = [[w, g, m, "-" if ok is None else ok] for w, g, m, ok in T]
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + \
@@ -538,6 +579,11 @@ def write_markdown(path, meta, rows, cg, chart, notes, micro, steady=None, quali
           f"whose two cores ran at the same time (a core-to-core ping-pong of at most "
           f"{max_ns} ns before each run, bench/bench_pingpong.c; see Method).", ""]
     L += best_peer_lines(rows, qualified or {}, max_ns)
+    L += ["", "## Large-block targets", ""]
+    L += large_target_lines(rows, micro)
+    L += ["", "Minor faults per op: `ru_minflt` over the timed steps of bench_large_churn, "
+          "median over the repetitions. BM_MallocFree: Google Benchmark, median ns per "
+          "malloc+free pair (Microbenchmarks below).", ""]
     L += ["", "## Single-thread targets", ""]
     L += target_lines(rows, cg, micro, steady)
     L += ["", VERDICT_NOTE, "", "The speed and footprint goals, each beside this run's figure: ratios "
@@ -633,6 +679,9 @@ def main():
         print(line)
     print("\nCross-thread targets:")
     for line in remote_target_lines(rows, cg):
+        print(line)
+    print("\nLarge-block targets:")
+    for line in large_target_lines(rows, read_micro(a.micro_dir)):
         print(line)
     vm = read_csv(a.vm)
     if vm:

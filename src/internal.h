@@ -256,8 +256,30 @@ void *hk__large_resize(hk__ss_t *ss, size_t size);
 void hk__large_free(hk__slab_t *s, const void *p, const char *call);
 /* The usable size of live large block p, else abort (call's message). */
 size_t hk__large_checked(const hk__slab_t *s, const void *p, const char *call);
-size_t hk__large_usable(const hk__ss_t *ss);
+hk_inline size_t hk__large_usable(const hk__ss_t *ss) {
+  if (ss->area != NULL) return ss->map_size; /* the run */
+  return ss->map_size - (size_t)(ss->slabs[0].start - (const uint8_t *)ss);
+}
 void *hk__large_block(const hk__ss_t *ss);
+/* Does a block of `usable` bytes serve size without wasting much of it? */
+hk_inline bool hk__large_fits(size_t usable, size_t size) {
+  return usable >= size && usable - size <= size / 4 + HK_GRANULE;
+}
+/* Parked blocks (see tiny/large.c): park v[0..n) (state CACHED); unpark up
+ * to max that serve size into out (state still CACHED); trim releases them
+ * all. */
+void hk__large_park(hk__pool_t *pool, hk__ss_t *const *v, unsigned n);
+unsigned hk__large_unpark(hk__pool_t *pool, size_t size, hk__ss_t **out, unsigned max);
+void hk__large_trim(hk__pool_t *pool);
+
+/* ---- tiny/large.c: a thread's freed large blocks, per front ----------------------- */
+/* free: true if p (live, record s) went into the caller's cache; false:
+ * the caller frees it the locked way (which also diagnoses). */
+bool hk__front_large_free(hk__slab_t *s, const void *p);
+void *hk__front_large_alloc(hk__front_t *f, size_t size, bool zero); /* NULL: no fit */
+void hk__front_large_flush(hk__front_t *f); /* every cached block to the pool */
+void hk__front_large_drop(hk__front_t *f);  /* forgotten: the heap is being destroyed */
+size_t hk__front_large_cap(const hk__policy_t *pol); /* a front's cache bytes (f->lc_cap) */
 
 /* ---- tiny/size_class.c ----------------------------------------------------------- */
 #define HK_NUM_SMALL_CLASSES 32 /* classes of sizes <= HK_SMALL_MAX */

@@ -88,6 +88,9 @@
 #define HK_AREA_MAX ((size_t)1 << 30)
 #define HK_AREA_BLOCK_MAX ((size_t)64 << 20)
 #define HK_AREA_WORDS ((HK_AREA_MAX >> HK_GRANULE_SHIFT) / 64)
+#define HK_LCACHE_N 16 /* freed large blocks a front keeps (tiny/large.c) */
+#define HK_LCACHE_BLOCK_MAX ((size_t)4 << 20) /* ...each at most this big */
+#define HK_PARKED_N 32 /* ...and its pool, for every thread (superslab/large.c) */
 #define HK_RECORDS_OFF 128u      /* records in the header: after hk__ss_t */
 #define HK_LARGE_OFFSET 512u     /* block offset in a LARGE SuperSlab (align <= 512) */
 #define HK_LARGE_ALIGN_MAX ((size_t)1 << 20) /* above: a phased mapping (superslab/large.c) */
@@ -348,6 +351,12 @@ typedef struct hk__pool_s {
   size_t area_retained;                  /* free resident bytes of the areas */
   uint64_t area_tick_ms;                 /* the last decay tick */
   size_t large_released;                 /* bytes of freed large memory given back */
+  /* Freed area blocks parked by fronts for any thread to take (whole, no
+   * bitmap or map change), newest last, with the time each was parked. */
+  hk__ss_t *parked[HK_PARKED_N];
+  uint64_t parked_ms[HK_PARKED_N];
+  uint32_t n_parked;
+  size_t parked_bytes;
   _Atomic uint64_t remote_frees;
   /* NULL, or HK_NUM_CLASSES depot classes (one meta block), made by the
    * first bin that overflows. */
@@ -391,6 +400,13 @@ typedef struct hk__front_s {
   struct hk__front_s *tnext;       /* the thread's other fronts */
   bool pin;                        /* heap policy keep_one_slab: queue heads are pinned */
   struct hk__front_s *hnext, *hprev; /* the heap's fronts (every thread's, for stats) */
+  /* Freed large blocks of the heap's areas this thread keeps for its next
+   * large allocations (tiny/large.c), oldest first; written by its thread
+   * only (the counts relaxed, for stats). */
+  hk__ss_t *lcache[HK_LCACHE_N];
+  _Atomic uint32_t lc_n;
+  _Atomic size_t lc_bytes;
+  size_t lc_cap;                   /* its byte bound, from the heap's policy */
 } hk__front_t;
 
 typedef struct hk__thread_s {

@@ -513,6 +513,62 @@ static void test_window_freed_elsewhere_rss(void **state) {
 #endif
 }
 
+/* Large blocks freed by another thread: a producer allocates blocks of
+ * 64 KiB .. 5 MiB (pattern-filled) on a user heap and hands them over; the
+ * consumer checks and frees every one (its frees keep the blocks in its
+ * cache, passing them on through the heap's parked list). No block may be
+ * handed out twice while live, and the heap ends empty. */
+enum { LARGE_N = 3000, LARGE_Q = 32 };
+typedef struct {
+  hk_heap_t *heap;
+  void *_Atomic slot[LARGE_Q];
+  _Atomic unsigned put, got;
+} lq_t;
+
+static size_t large_size(unsigned i) { return 65536 + (size_t)(i * 2654435761u % (5u << 20)); }
+
+static void *large_consumer(void *arg) {
+  lq_t *q = arg;
+  for (unsigned i = 0; i < LARGE_N; i++) {
+    while (atomic_load(&q->put) == i) sched_yield();
+    void *p = atomic_load(&q->slot[i % LARGE_Q]);
+    size_t n = large_size(i);
+    if (!hkt_check(p, 64, i) || !hkt_check((char *)p + n - 64, 64, i + 1)) abort();
+    hk_free(p);
+    atomic_store(&q->got, i + 1);
+  }
+  return NULL;
+}
+
+static void test_large_freed_elsewhere(void **state) {
+  HKT_UNUSED(state);
+  lq_t *q = calloc(1, sizeof *q);
+  assert_non_null(q);
+  q->heap = hk_heap_create(NULL);
+  assert_non_null(q->heap);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, large_consumer, q), 0);
+  for (unsigned i = 0; i < LARGE_N; i++) {
+    while (i - atomic_load(&q->got) >= LARGE_Q) sched_yield();
+    size_t n = large_size(i);
+    unsigned char *p = hk_heap_malloc(q->heap, n);
+    assert_non_null(p);
+    hkt_fill(p, 64, i);
+    hkt_fill(p + n - 64, 64, i + 1);
+    atomic_store(&q->slot[i % LARGE_Q], p);
+    atomic_store(&q->put, i + 1);
+  }
+  pthread_join(t, NULL);
+  hk_stats_t st = hkt_stats(q->heap);
+  assert_int_equal(st.large_blocks, 0);
+  assert_int_equal(st.live_bytes, 0);
+  /* What is kept for reuse stays within the policy's cap. */
+  assert_true(st.large_retained_bytes <= (size_t)512 << 20);
+  hk_heap_trim(q->heap);
+  hk_heap_destroy(q->heap);
+  free(q);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_prodcons_shadow),
@@ -521,6 +577,7 @@ int main(void) {
       cmocka_unit_test(test_free_once_then_sleep_pins_nothing),
       cmocka_unit_test(test_free_only_consumer_rss),
       cmocka_unit_test(test_window_freed_elsewhere_rss),
+      cmocka_unit_test(test_large_freed_elsewhere),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -103,6 +103,9 @@ size_t hk_heap_trim(hk_heap_t *handle) {
   size_t mapped_after = heap->pool.mapped;
   pthread_mutex_unlock(&heap->pool.lock);
   size_t flushed = mapped_before > mapped_after ? mapped_before - mapped_after : 0;
+  /* Parked large blocks join their areas' retained runs, which the pool's
+   * trim gives back (and counts). */
+  hk__large_trim(&heap->pool);
   size_t released = flushed + hk__pool_trim(&heap->pool);
   hk__map_trim(); /* process-wide, after the pool gave back what it could */
   return released;

@@ -4,6 +4,7 @@
  * and the thread up (tiny/thread.c keeps the thread records). Nothing here
  * calls malloc, so the override can sit on top. */
 #include "internal.h"
+#include "heap/alloc_inline.h"
 
 #include <errno.h>
 #include <string.h>
@@ -84,5 +85,13 @@ hk_noinline void *hk__malloc_slow(hk__front_t *f, unsigned cls) {
 
 hk_noinline void *hk__alloc_large(hk__heap_t *heap, size_t size, size_t align, bool zero) {
   hk__process_init();
+  /* The thread's cache of freed large blocks first: set the thread up if
+   * this is its first allocation (NULL: no memory for it; the pool then). */
+  if (align <= HK_GRANULE && size <= HK_AREA_BLOCK_MAX &&
+      (hk__tls->live || hk__thread_init() != NULL)) {
+    hk__front_t *f = hk__front_of(heap);
+    void *p = f != NULL ? hk__front_large_alloc(f, size, zero) : NULL;
+    if (p != NULL) return p;
+  }
   return hk__large_alloc(&heap->pool, size, align, zero);
 }

@@ -35,6 +35,13 @@ static void not_live(hk_stats_t *out, unsigned c, size_t held) {
  * flush (the ones since its bins' last check in the bins). Global lock
  * held (the front list). */
 static void walk_fronts(const hk__heap_t *heap, hk_stats_t *out) {
+  for (const hk__front_t *f = heap->fronts; f != NULL; f = f->hnext) {
+    /* Large blocks in fronts' caches: retained, not live. */
+    out->large_blocks -= atomic_load_explicit(&f->lc_n, memory_order_relaxed);
+    size_t b = atomic_load_explicit(&f->lc_bytes, memory_order_relaxed);
+    out->large_bytes -= b;
+    out->large_retained_bytes += b;
+  }
   for (unsigned c = 0; c < HK_NUM_CLASSES; c++)
     not_live(out, c, hk__depot_blocks((hk__pool_t *)&heap->pool, c));
   for (const hk__front_t *f = heap->fronts; f != NULL; f = f->hnext) {
@@ -59,8 +66,11 @@ static void fill(hk__heap_t *heap, hk_stats_t *out) {
   hk__global_lock();
   pthread_mutex_lock(&pool->lock);
   walk_slabs(pool, out);
+  out->large_blocks = pool->n_large - pool->n_parked;
+  out->large_bytes = pool->large_bytes - pool->parked_bytes;
+  out->large_retained_bytes = pool->area_retained + pool->cache_bytes + pool->parked_bytes;
   walk_fronts(heap, out);
-  out->live_bytes += pool->large_bytes;
+  out->live_bytes += out->large_bytes;
   out->peak_live_bytes = pool->peak_active > out->live_bytes ? pool->peak_active : out->live_bytes;
   out->mapped_bytes = pool->mapped;
   out->peak_mapped_bytes = pool->peak_mapped;
@@ -68,11 +78,9 @@ static void fill(hk__heap_t *heap, hk_stats_t *out) {
   out->superslabs = pool->n_superslabs;
   out->superslabs_empty = pool->empty.n + pool->decommitted.n;
   out->superslabs_decommitted = pool->decommitted.n;
-  out->large_blocks = pool->n_large;
-  out->large_bytes = pool->large_bytes;
+
   out->region_cache_entries = pool->cache_n;
   out->region_cache_bytes = pool->cache_bytes;
-  out->large_retained_bytes = pool->area_retained + pool->cache_bytes;
   out->large_released_bytes = pool->large_released;
   pthread_mutex_unlock(&pool->lock);
   hk__global_unlock();

@@ -95,11 +95,21 @@ static hk__ss_t *own_block(hk__pool_t *pool, size_t size, size_t align, bool *di
   return ss;
 }
 
+static hk__ss_t *ss_of(const hk__slab_t *s) { return s->ss; }
+static unsigned unpark_locked(hk__pool_t *pool, size_t size, hk__ss_t **out, unsigned max);
+
 void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
   if (align < HK_MIN_ALIGN) align = HK_MIN_ALIGN;
   bool dirty = false;
   pthread_mutex_lock(&pool->lock);
   hk__ss_t *ss = NULL;
+  if (align <= HK_GRANULE && unpark_locked(pool, size, &ss, 1) == 1) {
+    dirty = true; /* a parked block: still counted live, so no go_live */
+    ss->slabs[0].state = HK_SLAB_LARGE;
+    pthread_mutex_unlock(&pool->lock);
+    if (zero) memset(ss->slabs[0].start, 0, size);
+    return ss->slabs[0].start;
+  }
   if (size <= HK_AREA_BLOCK_MAX && align < HK_AREA_MIN) ss = area_block(pool, size, align, &dirty);
   if (ss == NULL) ss = own_block(pool, size, align, &dirty);
   void *p = ss != NULL ? go_live(pool, ss) : NULL;
@@ -184,6 +194,7 @@ void *hk__large_resize(hk__ss_t *ss, size_t size) {
   return nss->slabs[0].start;
 }
 
+
 /* Why p, with record s, is no live large block: a second free (or use)
  * of a freed one, or a pointer hakmem never returned. Pool lock held. */
 static const char *not_live(const hk__slab_t *s, const void *p, const char *freed) {
@@ -202,15 +213,10 @@ size_t hk__large_checked(const hk__slab_t *s, const void *p, const char *call) {
   return usable;
 }
 
-void hk__large_free(hk__slab_t *s, const void *p, const char *call) {
-  hk__ss_t *ss = s->ss;
-  hk__pool_t *pool = ss->pool;
-  pthread_mutex_lock(&pool->lock);
-  const char *what = not_live(s, p, HK_MSG_DOUBLE_FREE);
-  if (what != NULL) {
-    pthread_mutex_unlock(&pool->lock);
-    hk__fatal_invalid(call, p, what);
-  }
+/* The block of ss leaves: its run back to its area (and its record to
+ * meta), or its mapping to the region cache or the OS. Pool lock held. */
+static void release_locked(hk__pool_t *pool, hk__ss_t *ss) {
+  hk__slab_t *s = &ss->slabs[0];
   hk__ss_list_remove(&pool->large, ss);
   pool->n_large--;
   pool->large_bytes -= hk__large_usable(ss);
@@ -218,18 +224,102 @@ void hk__large_free(hk__slab_t *s, const void *p, const char *call) {
   if (ss->area != NULL) {
     hk__map_set_slab(s->start, &ss->area->rec);
     hk__area_free(pool, ss->area, s->start, ss->map_size);
-    pthread_mutex_unlock(&pool->lock);
     hk__meta_free(ss, HK_AREA_RECORD);
     return;
   }
   /* A phased mapping (not 2 MiB aligned) is not cached: see own_block. */
   if ((((uintptr_t)ss & HK_SS_MASK) == 0) && hk__region_put(pool, ss)) s->state = HK_SLAB_CACHED;
   else hk__ss_unmap(pool, ss);
+}
+
+void hk__large_free(hk__slab_t *s, const void *p, const char *call) {
+  hk__pool_t *pool = s->ss->pool;
+  pthread_mutex_lock(&pool->lock);
+  const char *what = not_live(s, p, HK_MSG_DOUBLE_FREE);
+  if (what != NULL) {
+    pthread_mutex_unlock(&pool->lock);
+    hk__fatal_invalid(call, p, what);
+  }
+  release_locked(pool, ss_of(s));
   pthread_mutex_unlock(&pool->lock);
 }
 
-size_t hk__large_usable(const hk__ss_t *ss) {
-  if (ss->area != NULL) return ss->map_size; /* the run */
-  return ss->map_size - (size_t)(ss->slabs[0].start - (const uint8_t *)ss);
+/* ---- parked blocks: freed area blocks any thread of the heap may take whole ---- */
+/* Parked blocks unused for the decay delay leave for good. Lock held. */
+static void parked_decay(hk__pool_t *pool) {
+  if (pool->n_parked == 0 || !hk__policy_large_decays(&pool->policy)) return;
+  uint64_t now = hk__os_now_ms();
+  uint32_t keep = 0;
+  for (uint32_t i = 0; i < pool->n_parked; i++) {
+    hk__ss_t *ss = pool->parked[i];
+    if (hk__policy_large_tick_due(&pool->policy, pool->parked_ms[i], now)) {
+      pool->parked_bytes -= hk__large_usable(ss);
+      release_locked(pool, ss);
+    } else {
+      pool->parked[keep] = ss;
+      pool->parked_ms[keep++] = pool->parked_ms[i];
+    }
+  }
+  pool->n_parked = keep;
 }
+
+/* Blocks v[0..n) (state CACHED, still counted live) are parked; beyond
+ * HK_PARKED_N blocks or a 16th of the retained cap the oldest parked
+ * ones leave. */
+void hk__large_park(hk__pool_t *pool, hk__ss_t *const *v, unsigned n) {
+  pthread_mutex_lock(&pool->lock);
+  parked_decay(pool);
+  uint64_t now = hk__os_now_ms();
+  for (unsigned i = 0; i < n; i++) {
+    while (pool->n_parked == HK_PARKED_N ||
+           (pool->n_parked > 0 && pool->parked_bytes + hk__large_usable(v[i]) >
+                                      pool->policy.region_cache_max_bytes / 16)) {
+      hk__ss_t *old = pool->parked[0];
+      pool->parked_bytes -= hk__large_usable(old);
+      release_locked(pool, old);
+      pool->n_parked--;
+      memmove(&pool->parked[0], &pool->parked[1], pool->n_parked * sizeof pool->parked[0]);
+      memmove(&pool->parked_ms[0], &pool->parked_ms[1], pool->n_parked * sizeof pool->parked_ms[0]);
+    }
+    pool->parked[pool->n_parked] = v[i];
+    pool->parked_ms[pool->n_parked++] = now;
+    pool->parked_bytes += hk__large_usable(v[i]);
+  }
+  pthread_mutex_unlock(&pool->lock);
+}
+
+/* Does a block of usable bytes serve size without wasting much of it? */
+static bool fits(size_t usable, size_t size) { return hk__large_fits(usable, size); }
+
+/* Takes out up to max parked blocks that serve size, newest first. Lock held. */
+static unsigned unpark_locked(hk__pool_t *pool, size_t size, hk__ss_t **out, unsigned max) {
+  unsigned got = 0;
+  for (uint32_t i = pool->n_parked; i-- > 0 && got < max;) {
+    hk__ss_t *ss = pool->parked[i];
+    if (!fits(hk__large_usable(ss), size)) continue;
+    out[got++] = ss;
+    pool->parked_bytes -= hk__large_usable(ss);
+    pool->n_parked--;
+    memmove(&pool->parked[i], &pool->parked[i + 1], (pool->n_parked - i) * sizeof pool->parked[0]);
+    memmove(&pool->parked_ms[i], &pool->parked_ms[i + 1],
+            (pool->n_parked - i) * sizeof pool->parked_ms[0]);
+  }
+  return got;
+}
+
+unsigned hk__large_unpark(hk__pool_t *pool, size_t size, hk__ss_t **out, unsigned max) {
+  pthread_mutex_lock(&pool->lock);
+  parked_decay(pool);
+  unsigned got = unpark_locked(pool, size, out, max);
+  pthread_mutex_unlock(&pool->lock);
+  return got;
+}
+
+void hk__large_trim(hk__pool_t *pool) {
+  pthread_mutex_lock(&pool->lock);
+  while (pool->n_parked > 0) release_locked(pool, pool->parked[--pool->n_parked]);
+  pool->parked_bytes = 0;
+  pthread_mutex_unlock(&pool->lock);
+}
+
 void *hk__large_block(const hk__ss_t *ss) { return ss->slabs[0].start; }

@@ -99,7 +99,7 @@ hk_inline bool is_block(const hk__slab_t *s, const void *p) {
 static hk_noinline void free_general(void *p, const char *call, hk__slab_t *s) {
   if (s == NULL) hk__fatal_invalid(call, p, HK_MSG_INVALID);
   if (s->flags & HK_SLAB_LARGE_BLOCK) {
-    hk__large_free(s, p, call);
+    if (!hk__front_large_free(s, p)) hk__large_free(s, p, call);
     return;
   }
   uintptr_t owner = atomic_load_explicit(&s->owner, memory_order_relaxed);

@@ -79,6 +79,7 @@ void hk__front_reset(hk__front_t *f) {
     f->bin_idle[c] = 0;
   }
   if (f->bins != NULL) hk__bins_reset(f);
+  hk__front_large_drop(f);
 }
 
 void hk__front_init(hk__front_t *f, hk__heap_t *heap, hk__thread_t *t) {
@@ -87,6 +88,7 @@ void hk__front_init(hk__front_t *f, hk__heap_t *heap, hk__thread_t *t) {
   f->handle = heap->handle;
   f->thread = t;
   f->pin = heap->pool.policy.keep_one_slab;
+  f->lc_cap = hk__front_large_cap(&heap->pool.policy);
 }
 
 /* The front's memory besides the record itself (its bins). */
@@ -310,6 +312,7 @@ hk_noinline void hk__slab_retire(hk__slab_t *s) {
  * (thread exit, trim). */
 void hk__front_flush(hk__front_t *f) {
   if (f->heap == NULL) return;
+  hk__front_large_flush(f);
   hk__pool_t *pool = &f->heap->pool;
   hk__bin_flush(f); /* first: its blocks may go to this front's own slabs */
   bins_off(f);

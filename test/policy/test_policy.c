@@ -221,12 +221,13 @@ static hk_heap_t *large_heap(fixture_t *f, size_t cap, uint32_t decay_ms) {
   return fx_heap(f);
 }
 
-/* Freed blocks stay resident and the next ones reuse them: one reservation
- * (the area), no unmap, no advice; calloc of a reused run is zeroed. */
+/* Freed blocks stay resident and the next ones reuse them. A thread's own
+ * frees go to its cache first: the next mallocs that fit take them back
+ * (no map call, no advice); calloc of a reused block is zeroed. */
 static void test_large_reuse(void **state) {
   (void)state;
   fixture_t f;
-  hk_heap_t *h = large_heap(&f, 64 * MIB, UINT32_MAX);
+  hk_heap_t *h = large_heap(&f, 128 * MIB, UINT32_MAX); /* 4 MiB per thread cache */
   void *b[3];
   for (int i = 0; i < 3; i++) {
     b[i] = hk_heap_malloc(h, MIB);
@@ -240,22 +241,19 @@ static void test_large_reuse(void **state) {
   for (int i = 0; i < 3; i++) hk_free(b[i]);
   st = stats_of(h);
   assert_int_equal(st.large_blocks, 0);
+  assert_int_equal(st.live_bytes, 0);
   assert_int_equal(st.large_retained_bytes, 3 * MIB);
-  assert_int_equal(st.mapped_bytes, 3 * MIB); /* retained runs count, as the budget does */
-  assert_int_equal(f.fo.advises, 0);
-  assert_int_equal(f.fo.releases, 0);
-  /* The three freed runs merged: a 3 MiB block reuses them whole. */
-  unsigned char *z = hk_heap_calloc(h, 1, 3 * MIB - 100);
-  assert_non_null(z);
-  assert_ptr_equal(z, b[0]);
-  for (size_t i = 0; i < 3 * MIB - 100; i += 4093) assert_int_equal(z[i], 0);
-  st = stats_of(h);
-  assert_int_equal(st.large_retained_bytes, 0);
-  assert_int_equal(st.mapped_bytes, 3 * MIB);
+  assert_int_equal(st.mapped_bytes, 3 * MIB); /* retained blocks count, as the budget does */
+  void *c = hk_heap_malloc(h, MIB);
+  assert_ptr_equal(c, b[2]); /* the newest that fits */
+  unsigned char *z = hk_heap_calloc(h, 1, MIB - 100);
+  assert_ptr_equal(z, b[1]);
+  for (size_t i = 0; i < MIB - 100; i += 4093) assert_int_equal(z[i], 0);
   assert_int_equal(f.fo.maps, 1);
   assert_int_equal(f.fo.advises, 0);
+  assert_int_equal(stats_of(h).large_blocks, 2);
   /* Realloc across the 64 KiB boundary, both ways, keeps the contents. */
-  memset(z, 0x3C, 3 * MIB - 100);
+  memset(z, 0x3C, MIB - 100);
   unsigned char *m = hk_heap_realloc(h, z, 40000);
   assert_non_null(m);
   for (size_t i = 0; i < 40000; i += 997) assert_int_equal(m[i], 0x3C);
@@ -263,6 +261,27 @@ static void test_large_reuse(void **state) {
   assert_non_null(l);
   for (size_t i = 0; i < 40000; i += 997) assert_int_equal(l[i], 0x3C);
   hk_free(l);
+  hk_free(c);
+  hk_heap_destroy(h);
+
+  /* Blocks above a thread's cache (a 32nd of the cap) go to the area:
+   * freed runs merge, and a bigger block reuses them whole. */
+  h = large_heap(&f, 6 * MIB, UINT32_MAX);
+  for (int i = 0; i < 3; i++) {
+    b[i] = hk_heap_malloc(h, MIB);
+    memset(b[i], 0xA5, MIB);
+  }
+  for (int i = 0; i < 3; i++) hk_free(b[i]);
+  assert_int_equal(stats_of(h).large_retained_bytes, 3 * MIB);
+  z = hk_heap_calloc(h, 1, 3 * MIB - 100);
+  assert_ptr_equal(z, b[0]);
+  for (size_t i = 0; i < 3 * MIB - 100; i += 4093) assert_int_equal(z[i], 0);
+  st = stats_of(h);
+  assert_int_equal(st.large_retained_bytes, 0);
+  assert_int_equal(st.mapped_bytes, 3 * MIB);
+  assert_int_equal(f.fo.maps, 1);
+  assert_int_equal(f.fo.advises, 0);
+  hk_free(z);
   hk_heap_destroy(h);
   assert_int_equal(f.fo.live, 0);
 }
@@ -273,29 +292,32 @@ static void test_large_decay(void **state) {
   (void)state;
   fixture_t f;
   const uint32_t delay = 50;
-  hk_heap_t *h = large_heap(&f, 64 * MIB, delay);
+  hk_heap_t *h = large_heap(&f, 8 * MIB, delay); /* 2 MiB: above a thread's cache */
   void *p = hk_heap_malloc(h, 2 * MIB);
   assert_non_null(p);
   memset(p, 1, 2 * MIB);
+  void *spacer = hk_heap_malloc(h, 2 * MIB); /* so p's run stays a 2 MiB hole */
+  assert_non_null(spacer);
   uint64_t t0 = now_ms();
   hk_free(p);
-  void *q = hk_heap_malloc(h, 100000); /* a large call at once: nothing is due */
+  /* Large calls (above the thread cache) tick the decay clock. */
+  void *q = hk_heap_malloc(h, 3 * MIB); /* at once: nothing is due */
   assert_non_null(q);
   if (now_ms() - t0 < delay) { /* (a slow machine may already be past it) */
     assert_int_equal(f.fo.advises, 0);
-    assert_true(stats_of(h).large_retained_bytes > 0);
+    assert_int_equal(stats_of(h).large_retained_bytes, 2 * MIB);
   }
   sleep_ms(2 * delay + 20);
-  hk_free(q); /* a tick: what was dirty at the last one goes back */
-  sleep_ms(delay + 10);
-  void *r = hk_heap_malloc(h, 100000);
+  void *r = hk_heap_malloc(h, 3 * MIB);
   assert_non_null(r);
   hk_stats_t st = stats_of(h);
   assert_true(f.fo.advises >= 1);
   assert_int_equal(f.fo.advice[0], HK_ADVISE_DONTNEED);
-  assert_true(st.large_released_bytes >= 2 * MIB - 128 * 1024);
-  assert_true(st.large_retained_bytes <= 2 * MIB);
-  assert_int_equal(f.fo.releases, 0); /* given back pages, the area stays */
+  assert_int_equal(st.large_released_bytes, 2 * MIB);
+  assert_int_equal(st.large_retained_bytes, 0);
+  assert_int_equal(f.fo.releases, 0); /* pages given back, the area stays */
+  hk_free(q);
+  hk_free(spacer);
   hk_free(r);
   hk_heap_destroy(h);
   assert_int_equal(f.fo.live, 0);

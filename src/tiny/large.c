@@ -1,0 +1,114 @@
+/* A thread's cache of freed large blocks, per heap (in its front): the
+ * common large malloc and free take no lock. A free of a live area block
+ * by a thread with a front for its heap parks the block in that front
+ * (state CACHED, the block and its record as they are: no bitmap, no map,
+ * no lock); the thread's next large mallocs that it serves without much
+ * waste take it back. Whoever frees keeps the block, as tcmalloc's and
+ * jemalloc's thread caches do, so a thread that frees another's blocks
+ * (a consumer) passes them on: when its cache is full, the older half goes
+ * to the pool's parked list in one lock, and a thread whose cache has no
+ * fit takes up to half a cache of fitting blocks from there in one lock.
+ *
+ * Bounds: HK_LCACHE_N blocks of at most HK_LCACHE_BLOCK_MAX (bigger ones
+ * go to their area: a churn of big buffers is served best there) and an
+ * 32nd of the heap's retained cap (region_cache_max_bytes) per front,
+ * none in a heap with a budget; the pool's parked list holds
+ * HK_PARKED_N blocks and a 16th of the cap, and gives back what sits
+ * there past the decay delay. A
+ * cache is emptied by its thread's flush (exit, hk_heap_trim) and dropped
+ * with its heap. Blocks in caches count as retained, not live. */
+#include "internal.h"
+
+#include <string.h>
+
+/* The calling thread's front for heap if it has one at hand, else NULL. */
+static hk__front_t *front_at_hand(hk__heap_t *heap) {
+  hk__thread_t *t = hk__tls;
+  if (!t->live) return NULL;
+  if (heap == &hk__heap_main) return &t->main;
+  return atomic_load_explicit(&t->last_heap, memory_order_relaxed) == heap->handle ? t->last_front
+                                                                                   : NULL;
+}
+
+/* A heap with a budget keeps no per-thread cache: what its threads hold
+ * could not be given back when the budget needs the room. */
+size_t hk__front_large_cap(const hk__policy_t *pol) {
+  return pol->max_bytes != 0 ? 0 : pol->region_cache_max_bytes / 32;
+}
+
+static void set_counts(hk__front_t *f, uint32_t n, size_t bytes) {
+  atomic_store_explicit(&f->lc_n, n, memory_order_relaxed);
+  atomic_store_explicit(&f->lc_bytes, bytes, memory_order_relaxed);
+}
+
+/* The oldest `n` cached blocks go to the pool. */
+static void park_oldest(hk__front_t *f, uint32_t n) {
+  uint32_t have = atomic_load_explicit(&f->lc_n, memory_order_relaxed);
+  size_t bytes = atomic_load_explicit(&f->lc_bytes, memory_order_relaxed);
+  for (uint32_t i = 0; i < n; i++) bytes -= hk__large_usable(f->lcache[i]);
+  hk__large_park(&f->heap->pool, f->lcache, n);
+  memmove(&f->lcache[0], &f->lcache[n], (have - n) * sizeof f->lcache[0]);
+  set_counts(f, have - n, bytes);
+}
+
+bool hk__front_large_free(hk__slab_t *s, const void *p) {
+  hk__ss_t *ss = s->ss;
+  if (ss->area == NULL || s->state != HK_SLAB_LARGE || p != s->start) return false;
+  hk__front_t *f = front_at_hand(ss->pool->owner_heap);
+  if (f == NULL || f->heap == NULL) return false;
+  size_t usable = hk__large_usable(ss);
+  if (usable > f->lc_cap || usable > HK_LCACHE_BLOCK_MAX) return false;
+  uint32_t n = atomic_load_explicit(&f->lc_n, memory_order_relaxed);
+  if (n == HK_LCACHE_N || atomic_load_explicit(&f->lc_bytes, memory_order_relaxed) + usable >
+                              f->lc_cap) {
+    park_oldest(f, n == HK_LCACHE_N ? HK_LCACHE_N / 2 : n);
+    n = atomic_load_explicit(&f->lc_n, memory_order_relaxed);
+  }
+  s->state = HK_SLAB_CACHED;
+  f->lcache[n] = ss;
+  set_counts(f, n + 1, atomic_load_explicit(&f->lc_bytes, memory_order_relaxed) + usable);
+  return true;
+}
+
+/* The newest cached block that serves size, taken out; NULL if none. */
+static hk__ss_t *take(hk__front_t *f, size_t size) {
+  uint32_t n = atomic_load_explicit(&f->lc_n, memory_order_relaxed);
+  for (uint32_t i = n; i-- > 0;) {
+    hk__ss_t *ss = f->lcache[i];
+    if (!hk__large_fits(hk__large_usable(ss), size)) continue;
+    for (uint32_t j = i; j + 1 < n; j++) f->lcache[j] = f->lcache[j + 1];
+    set_counts(f, n - 1, atomic_load_explicit(&f->lc_bytes, memory_order_relaxed) -
+                             hk__large_usable(ss));
+    return ss;
+  }
+  return NULL;
+}
+
+void *hk__front_large_alloc(hk__front_t *f, size_t size, bool zero) {
+  if (f->heap == NULL) return NULL;
+  hk__ss_t *ss = take(f, size);
+  if (ss == NULL) {
+    /* Refill from the parked blocks: up to half a cache that fit. */
+    uint32_t n = atomic_load_explicit(&f->lc_n, memory_order_relaxed);
+    if (n > HK_LCACHE_N / 2) park_oldest(f, n - HK_LCACHE_N / 2);
+    n = atomic_load_explicit(&f->lc_n, memory_order_relaxed);
+    unsigned got = hk__large_unpark(&f->heap->pool, size, &f->lcache[n], HK_LCACHE_N / 2);
+    size_t bytes = atomic_load_explicit(&f->lc_bytes, memory_order_relaxed);
+    for (unsigned i = 0; i < got; i++) bytes += hk__large_usable(f->lcache[n + i]);
+    set_counts(f, n + got, bytes);
+    if (got == 0) return NULL;
+    ss = take(f, size);
+  }
+  ss->slabs[0].state = HK_SLAB_LARGE;
+  void *p = ss->slabs[0].start;
+  if (zero) memset(p, 0, size);
+  return p;
+}
+
+void hk__front_large_flush(hk__front_t *f) {
+  uint32_t n = atomic_load_explicit(&f->lc_n, memory_order_relaxed);
+  if (n > 0 && f->heap != NULL) park_oldest(f, n);
+  set_counts(f, 0, 0);
+}
+
+void hk__front_large_drop(hk__front_t *f) { set_counts(f, 0, 0); }
