@@ -80,10 +80,11 @@
 #define HK_GRANULE_SHIFT 16      /* a slab record per 64 KiB */
 #define HK_SS_GRANULES (HK_SS_SIZE >> HK_GRANULE_SHIFT) /* 32 records per SuperSlab */
 #define HK_GRANULE ((size_t)1 << HK_GRANULE_SHIFT)
-/* Large areas (superslab/area.c): a pool's first is HK_AREA_MIN bytes of
+/* Large areas (superslab/area.c): a pool's first is HK_AREA_FIRST bytes of
  * address space, each next one twice the last, up to HK_AREA_MAX. Blocks
- * up to HK_AREA_BLOCK_MAX (and alignments below HK_AREA_MIN) live there;
- * bigger ones get a mapping of their own. */
+ * up to HK_AREA_BLOCK_MAX that fit the area being made (and alignments
+ * below HK_AREA_MIN) live there; bigger ones get a mapping of their own. */
+#define HK_AREA_FIRST ((size_t)128 << 20)
 #define HK_AREA_MIN ((size_t)128 << 20)
 #define HK_AREA_MAX ((size_t)1 << 30)
 #define HK_AREA_BLOCK_MAX ((size_t)64 << 20)

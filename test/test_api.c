@@ -151,7 +151,7 @@ static void test_alignments(void **state) {
   HKT_UNUSED(state);
   hk_heap_t *heap = hk_heap_create(NULL);
   assert_non_null(heap);
-  for (size_t a = 16; a <= HK_MAX_ALIGN; a <<= 1) {
+  for (size_t a = 16; a <= hkt_max_align(); a <<= 1) {
     const size_t big = (size_t)3 << 20, small_a = (size_t)1 << 20;
     const size_t sizes[] = {1, 16, a <= small_a ? a - 1 : big, a <= small_a ? a : 100000,
                             a <= small_a ? a + 1 : 5000, a <= small_a ? 3 * a : 200, 1000, 70000};
@@ -294,17 +294,17 @@ static void test_realloc_large_remap(void **state) {
   assert_null(hk_realloc(b[0], (size_t)80 << 20));
   assert_int_equal(errno, ENOMEM);
   assert_true(hkt_check(b[0], cur[0], 100));
-  /* A shrink to less than half frees the tail (resident for reuse, within
-   * the retained cap) and keeps the prefix. */
+  /* A shrink to less than half frees the tail (an area block's as a run
+   * retained for reuse, a mapping's back to the OS) and keeps the prefix. */
   hk_stats_t before = hkt_stats(heap);
   unsigned char *q = hk_realloc(b[1], 100000);
   assert_non_null(q);
   assert_true(hkt_check(q, 100000, 101));
   hk_stats_t after = hkt_stats(heap);
   assert_true(after.large_bytes < before.large_bytes);
-  assert_true(after.mapped_bytes <= before.mapped_bytes);
-  assert_true(after.large_retained_bytes + after.large_released_bytes >
-              before.large_retained_bytes + before.large_released_bytes);
+  assert_true(after.mapped_bytes < before.mapped_bytes ||
+              after.large_retained_bytes + after.large_released_bytes >
+                  before.large_retained_bytes + before.large_released_bytes);
   assert_true(hk_usable_size(q) >= 100000 && hk_usable_size(q) < cur[1] / 2);
   hk_free(q);
   hk_free(b[0]);

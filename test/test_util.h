@@ -37,6 +37,18 @@
 
 #define HKT_UNUSED(x) ((void)(x))
 
+/* The largest alignment worth asking for here: HK_MAX_ALIGN, or less under
+ * an address-space limit (the CI step lowvm runs the suite under ulimit -v
+ * 1000000), where a block aligned to A needs about A of address space. */
+#include <sys/resource.h>
+static inline size_t hkt_max_align(void) {
+  struct rlimit rl;
+  size_t a = HK_MAX_ALIGN;
+  if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    while (a > ((size_t)1 << 20) && a > (size_t)rl.rlim_cur / 128) a >>= 1;
+  return a;
+}
+
 /* Under an emulator (the arm64 CI step runs the tests in qemu-user), the
  * process's RSS and address space are the emulator's as much as the
  * test's, RLIMIT_AS is not applied to the guest, and a child cannot exec

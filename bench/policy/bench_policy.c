@@ -12,7 +12,10 @@
  *   (b) 256 MB of mixed small blocks (16..1024 B) allocated, all freed, then
  *       hk_heap_trim: VmRSS at each step, per preset, each in its own child.
  *
- *   (c) with --prewarm-scaling: heap creation and the first malloc with
+ *   (c) large-block churn (20 live buffers of 64 KiB..32 MiB, every page
+ *       written), then all freed, then hk_heap_trim: time and VmRSS.
+ *
+ *   with --prewarm-scaling: heap creation and the first malloc with
  *       prewarm_bytes of 1, 4, 16 and 64 GiB (mapped, not touched), to show
  *       that what a policy costs grows linearly with the config.
  *
@@ -343,6 +346,78 @@ static int bench_prewarm_scaling(void) {
   return 0;
 }
 
+/* ---- (c) large-block churn, then trim ---------------------------------------------- */
+
+static uint64_t g_churn_steps = 1000;
+
+typedef struct {
+  size_t rss[4]; /* start, peak (after the churn, blocks live), after free, after trim */
+  size_t retained_free, released_free, mapped_trim;
+  double seconds;
+  int failed;
+} churn_result_t;
+
+/* 20 live buffers of 64 KiB..32 MiB, every page written, STEPS replacements. */
+static void churn_child(int p, void *out) {
+  churn_result_t *res = out;
+  memset(res, 0, sizeof *res);
+  hk_heap_t *h = preset_heap(p);
+  if (h == NULL) { res->failed = 1; return; }
+  enum { LIVE = 20 };
+  void *buf[LIVE] = {0};
+  uint32_t state = 777;
+  res->rss[0] = rss_now();
+  double t0 = now_s();
+  for (uint64_t i = 0; i < g_churn_steps + LIVE; i++) {
+    size_t k = i < LIVE ? (size_t)i : xorshift32(&state) % LIVE;
+    size_t sz = ((size_t)64 << 10) + xorshift32(&state) % ((size_t)32 << 20);
+    unsigned char *q = hk_heap_malloc(h, sz);
+    if (q == NULL) { res->failed = 1; return; }
+    for (size_t off = 0; off < sz; off += 4096) q[off] = (unsigned char)i;
+    hk_free(buf[k]);
+    buf[k] = q;
+  }
+  res->seconds = now_s() - t0;
+  res->rss[1] = rss_now();
+  for (int k = 0; k < LIVE; k++) hk_free(buf[k]);
+  hk_stats_t st;
+  hk_heap_stats(h, &st);
+  res->retained_free = st.large_retained_bytes;
+  res->released_free = (size_t)st.large_released_bytes;
+  res->rss[2] = rss_now();
+  hk_heap_trim(h);
+  hk_heap_stats(h, &st);
+  res->mapped_trim = st.mapped_bytes;
+  res->rss[3] = rss_now();
+}
+
+static int bench_churn(void) {
+  churn_result_t r[MAXVAR];
+  for (int p = 0; p < NPRESET; p++) {
+    if (run_child(churn_child, p, &r[p], sizeof r[p], NULL) != 0 || r[p].failed) {
+      fprintf(stderr, "bench_policy: churn %s failed\n", preset_name[p]);
+      return 1;
+    }
+  }
+  const double M = 1024.0 * 1024.0;
+  printf("### (c) large-block churn: 20 live buffers of 64 KiB..32 MiB, %llu replacements, "
+         "every page written; then all freed, then trim (VmRSS MiB)\n\n",
+         (unsigned long long)g_churn_steps);
+  printf("| preset | seconds | RSS start | RSS with 20 live | RSS after free | retained after "
+         "free MiB | given back by then MiB | RSS after trim | after trim - start | mapped after "
+         "trim |\n");
+  printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  for (int p = 0; p < NPRESET; p++) {
+    const churn_result_t *x = &r[p];
+    printf("| %s | %.2f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %+.1f | %.1f |\n",
+           preset_name[p], x->seconds, x->rss[0] / M, x->rss[1] / M, x->rss[2] / M,
+           x->retained_free / M, x->released_free / M, x->rss[3] / M,
+           ((double)x->rss[3] - (double)x->rss[0]) / M, x->mapped_trim / M);
+  }
+  printf("\n");
+  return 0;
+}
+
 int main(int argc, char **argv) {
   int reps = 5;
   for (int i = 1; i < argc; i++) {
@@ -352,6 +427,7 @@ int main(int argc, char **argv) {
       g_iters = 200000;
       reps = 1;
       g_burst_bytes = (size_t)8 << 20;
+      g_churn_steps = 20;
     } else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc) {
       g_iters = strtoull(argv[++i], NULL, 10);
     } else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) {
@@ -374,5 +450,6 @@ int main(int argc, char **argv) {
   }
   printf("## bench_policy (hakmem %s)\n\n", hk_version());
   if (bench_mixed(reps) != 0) return 1;
-  return bench_burst();
+  if (bench_burst() != 0) return 1;
+  return bench_churn();
 }

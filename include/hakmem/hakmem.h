@@ -241,7 +241,8 @@ HK_API hk_heap_t *hk_heap_of(const void *p);
 /* Returns everything it can of heap (NULL: the default heap) to the OS
  * now: the calling thread's cached slabs and blocks go back to the heap,
  * the heap's shared cache of freed blocks goes home, empty SuperSlabs and
- * cached large mappings are unmapped, free slabs that stay mapped are
+ * cached large mappings are unmapped, retained large runs are given back
+ * and large areas with no block unmapped, free slabs that stay mapped are
  * decommitted; and the pages of hakmem's pointer map that no longer
  * describe any SuperSlab (of any heap) are given back too. Other threads'
  * caches are untouched. Returns the bytes of heap released (unmapped or

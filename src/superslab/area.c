@@ -1,5 +1,6 @@
 /* Large areas: where large blocks up to HK_AREA_BLOCK_MAX live. An area is
- * one reservation (128 MiB for a pool's first, doubling up to 1 GiB),
+ * one reservation (128 MiB for a pool's first, doubling up to 1 GiB, less
+ * under an address-space limit),
  * carved into runs of 64 KiB granules, one run per block, found address
  * ordered, first fit. A freed run stays resident and is reused by the
  * next blocks that fit (no syscall, no page fault); it goes back to the
@@ -31,6 +32,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #define WORD 64u
 
@@ -157,12 +159,24 @@ size_t hk__area_release(hk__pool_t *pool, size_t keep) {
   return before - pool->area_retained;
 }
 
-/* A new area, the next size up, big enough for n granules. Its address
- * space is reserved, not committed: only runs handed out are counted. */
+/* The size of a pool's next area: twice the last, from HK_AREA_FIRST to
+ * HK_AREA_MAX, and under an address-space limit (RLIMIT_AS) at most a 16th
+ * of it, so that areas never crowd out SuperSlabs there. */
+static size_t next_size(const hk__pool_t *pool) {
+  size_t size = HK_AREA_FIRST;
+  for (size_t i = 0; i < pool->n_areas && size < HK_AREA_MAX; i++) size <<= 1;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    while (size > HK_SS_SIZE && size > (size_t)rl.rlim_cur / 16) size >>= 1;
+  return size;
+}
+
+/* A new area, the next size, big enough for n granules (else NULL: the
+ * block gets a mapping of its own). Its address space is reserved, not
+ * committed: only runs handed out are counted. */
 static hk__area_t *area_new(hk__pool_t *pool, size_t n) {
-  size_t size = HK_AREA_MIN << (pool->n_areas < 3 ? pool->n_areas : 3);
-  _Static_assert((HK_AREA_MIN << 3) == HK_AREA_MAX, "the sizes double up to HK_AREA_MAX");
-  if ((n << HK_GRANULE_SHIFT) > size) return NULL;
+  size_t size = next_size(pool);
+  if ((n << HK_GRANULE_SHIFT) > size || size < ((size_t)16 << 20)) return NULL;
   hk__area_t *a = hk__meta_alloc(sizeof *a);
   if (a == NULL) return NULL;
   a->base = hk__os_map_aligned(&pool->os, size, HK_SS_SIZE);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* Sizes and alignments pass through volatiles so the compiler neither folds
@@ -84,6 +85,17 @@ static void test_realloc(void) {
   free(q);
 }
 
+/* The largest alignment to try: 1 GiB (HK_MAX_ALIGN), or less under an
+ * address-space limit (CI runs the suite under ulimit -v 1000000), where a
+ * block aligned to A needs about A of address space. */
+static size_t max_align(void) {
+  struct rlimit rl;
+  size_t a = (size_t)1 << 30;
+  if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    while (a > ((size_t)1 << 20) && a > (size_t)rl.rlim_cur / 8) a >>= 1;
+  return a;
+}
+
 static void test_posix_memalign(void) {
   static const size_t bad[] = {0, 1, 2, 4, 24, 48, 1000, (size_t)2 << 30, (size_t)1 << 40};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -94,7 +106,7 @@ static void test_posix_memalign(void) {
   }
   void *out = (void *)0x1234;
   OVR_CHECK(posix_memalign(&out, 64, huge) == ENOMEM && out == (void *)0x1234);
-  for (size_t a = sizeof(void *); a <= ((size_t)1 << 30); a *= 2) {
+  for (size_t a = sizeof(void *); a <= max_align(); a *= 2) {
     for (size_t n = 0; n < 300000; n = n * 7 + 13) {
       void *p = NULL;
       OVR_CHECK(posix_memalign(&p, a, n) == 0);
@@ -110,7 +122,7 @@ static void test_aligned_alloc(void) {
     void *p = aligned_alloc(vz(bad[i]), 64);
     if (p != NULL || errno != EINVAL) OVR_FAIL("aligned_alloc(%zu) accepted", bad[i]);
   }
-  for (size_t a = 1; a <= ((size_t)1 << 30); a *= 2) {
+  for (size_t a = 1; a <= max_align(); a *= 2) {
     check_aligned(aligned_alloc(a, vz(a * 3)), a, a * 3);
     check_aligned(aligned_alloc(a, vz(5)), a, 5); /* size need not be a multiple */
   }
@@ -124,7 +136,7 @@ static void test_memalign_valloc(void) {
   check_aligned(memalign(vz(3000), 10), 4096, 10);
   check_aligned(memalign(vz((size_t)1 << 20), 100), (size_t)1 << 20, 100);
   check_aligned(memalign(vz((size_t)2 << 20), 100), (size_t)2 << 20, 100); /* huge pages */
-  check_aligned(memalign(vz((size_t)1 << 30), 100), (size_t)1 << 30, 100);
+  check_aligned(memalign(vz(max_align()), 100), max_align(), 100);
   errno = 0;
   OVR_CHECK(memalign(vz((size_t)2 << 30), 10) == NULL && errno == EINVAL);
   check_aligned(valloc(vz(1)), ps, 1);
