@@ -270,7 +270,10 @@ typedef struct hk_stats_s {
    * updated on slow paths only: an upper bound of the peak of live_bytes
    * (never below live_bytes). */
   size_t peak_live_bytes;
-  size_t mapped_bytes;      /* currently mapped from the OS for this heap */
+  /* Mapped from the OS for this heap and in use or kept: SuperSlabs, large
+   * blocks, retained large runs. Large areas' address space counts only as
+   * their runs are used (a reservation is not memory). */
+  size_t mapped_bytes;
   size_t peak_mapped_bytes;
   size_t committed_bytes;   /* mapped minus decommitted */
   /* SuperSlabs */

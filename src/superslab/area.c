@@ -238,6 +238,10 @@ uint8_t *hk__area_alloc(hk__pool_t *pool, size_t bytes, size_t align, hk__area_t
   /* make_room may have given back dirty granules of this very run. */
   was_dirty = bits_count(a->dirty, at, n);
   fresh = (n - was_dirty) << HK_GRANULE_SHIFT;
+  if (fresh > 0 && !hk__policy_within_budget(&pool->policy, pool->mapped, fresh)) {
+    errno = ENOMEM;
+    return NULL;
+  }
   bits_fill(a->used, at, n, true);
   bits_fill(a->dirty, at, n, false);
   bits_fill(a->old, at, n, false);
@@ -301,6 +305,12 @@ size_t hk__area_trim(hk__pool_t *pool) {
       continue;
     }
     *link = a->next; /* no block in it: its address space goes back too */
+    size_t dirty = a->dirty_n << HK_GRANULE_SHIFT; /* runs a refused decommit kept */
+    pool->area_retained -= dirty;
+    pool->mapped -= dirty;
+    pool->committed -= dirty;
+    pool->large_released += dirty;
+    released += dirty;
     hk__map_unfill(a->base, a->size);
     hk__os_unmap(&pool->os, a->base, a->size);
     hk__meta_free(a, sizeof *a);
