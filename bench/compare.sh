@@ -373,7 +373,7 @@ ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "n/a"; }
   echo "kernel=$(uname -r)"
   echo "commit=$(git -C "$ROOT" describe --always --dirty --abbrev=7 2>/dev/null || echo unknown)"
   echo "version.hakmem=$(sed -n 's/^#define HK_VERSION_STRING "\(.*\)"/\1/p' "$ROOT/include/hakmem/hakmem.h")"
-  echo "version.glibc=$(ver libc6)"
+  echo "version.glibc=$(ver "libc6:$(dpkg --print-architecture 2>/dev/null)")"
   echo "version.mimalloc=$(ver libmimalloc2.0)"
   echo "version.jemalloc=$(ver libjemalloc2)"
   echo "version.tcmalloc=$(ver libgoogle-perftools4)"
