@@ -189,12 +189,8 @@ bool hk__map_insert(hk__ss_t *ss) {
   return c != NULL;
 }
 
-/* A large area: each 2 MiB of it counts in its page like a SuperSlab. */
-static bool fill_piece(const uint8_t *p, hk__slab_t *rec) {
-  size_t g = granule_of(p);
-  uint8_t *c = chunk_for(g);
-  if (c == NULL) return false;
-  count_in(c, g);
+/* The 2 MiB of entries from granule g: owner 0, slab rec (NULL: cleared). */
+static void piece_entries(uint8_t *c, size_t g, hk__slab_t *rec) {
   size_t g0 = g & (CHUNK_GRANULES - 1);
   _Atomic uintptr_t *owner = (_Atomic uintptr_t *)(c + g0 * sizeof(uintptr_t));
   hk__slab_t **slab = (hk__slab_t **)(c + HK_MAP_SLABS + g0 * sizeof(uintptr_t));
@@ -202,6 +198,15 @@ static bool fill_piece(const uint8_t *p, hk__slab_t *rec) {
     atomic_store_explicit(&owner[k], 0, memory_order_relaxed);
     __atomic_store_n(&slab[k], rec, __ATOMIC_RELEASE);
   }
+}
+
+/* A large area: each 2 MiB of it counts in its page like a SuperSlab. */
+static bool fill_piece(const uint8_t *p, hk__slab_t *rec) {
+  size_t g = granule_of(p);
+  uint8_t *c = chunk_for(g);
+  if (c == NULL) return false;
+  count_in(c, g);
+  piece_entries(c, g, rec);
   return true;
 }
 
@@ -222,13 +227,7 @@ void hk__map_unfill(const void *p, size_t bytes) {
   for (size_t off = 0; off < bytes; off += HK_SS_SIZE) {
     size_t g = granule_of(b + off);
     uint8_t *c = chunk_for(g);
-    size_t g0 = g & (CHUNK_GRANULES - 1);
-    _Atomic uintptr_t *owner = (_Atomic uintptr_t *)(c + g0 * sizeof(uintptr_t));
-    hk__slab_t **slab = (hk__slab_t **)(c + HK_MAP_SLABS + g0 * sizeof(uintptr_t));
-    for (size_t k = 0; k < HK_SS_GRANULES; k++) {
-      atomic_store_explicit(&owner[k], 0, memory_order_relaxed);
-      __atomic_store_n(&slab[k], NULL, __ATOMIC_RELEASE);
-    }
+    piece_entries(c, g, NULL);
     --*page_count(c, g);
   }
   pthread_mutex_unlock(&map_lock);
