@@ -260,7 +260,6 @@ hk_inline size_t hk__large_usable(const hk__ss_t *ss) {
   if (ss->area != NULL) return ss->map_size; /* the run */
   return ss->map_size - (size_t)(ss->slabs[0].start - (const uint8_t *)ss);
 }
-void *hk__large_block(const hk__ss_t *ss);
 /* Does a block of `usable` bytes serve size without wasting much of it? */
 hk_inline bool hk__large_fits(size_t usable, size_t size) {
   return usable >= size && usable - size <= size / 4 + HK_GRANULE;

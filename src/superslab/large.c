@@ -95,7 +95,6 @@ static hk__ss_t *own_block(hk__pool_t *pool, size_t size, size_t align, bool *di
   return ss;
 }
 
-static hk__ss_t *ss_of(const hk__slab_t *s) { return s->ss; }
 static unsigned unpark_locked(hk__pool_t *pool, size_t size, hk__ss_t **out, unsigned max);
 
 void *hk__large_alloc(hk__pool_t *pool, size_t size, size_t align, bool zero) {
@@ -240,7 +239,7 @@ void hk__large_free(hk__slab_t *s, const void *p, const char *call) {
     pthread_mutex_unlock(&pool->lock);
     hk__fatal_invalid(call, p, what);
   }
-  release_locked(pool, ss_of(s));
+  release_locked(pool, s->ss);
   pthread_mutex_unlock(&pool->lock);
 }
 
@@ -288,15 +287,12 @@ void hk__large_park(hk__pool_t *pool, hk__ss_t *const *v, unsigned n) {
   pthread_mutex_unlock(&pool->lock);
 }
 
-/* Does a block of usable bytes serve size without wasting much of it? */
-static bool fits(size_t usable, size_t size) { return hk__large_fits(usable, size); }
-
 /* Takes out up to max parked blocks that serve size, newest first. Lock held. */
 static unsigned unpark_locked(hk__pool_t *pool, size_t size, hk__ss_t **out, unsigned max) {
   unsigned got = 0;
   for (uint32_t i = pool->n_parked; i-- > 0 && got < max;) {
     hk__ss_t *ss = pool->parked[i];
-    if (!fits(hk__large_usable(ss), size)) continue;
+    if (!hk__large_fits(hk__large_usable(ss), size)) continue;
     out[got++] = ss;
     pool->parked_bytes -= hk__large_usable(ss);
     pool->n_parked--;
@@ -322,4 +318,4 @@ void hk__large_trim(hk__pool_t *pool) {
   pthread_mutex_unlock(&pool->lock);
 }
 
-void *hk__large_block(const hk__ss_t *ss) { return ss->slabs[0].start; }
+
