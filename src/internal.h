@@ -32,7 +32,7 @@ void *hk__os_map_aligned(hk__os_t *os, size_t size, size_t align);
 void *hk__os_map_aligned_at(hk__os_t *os, size_t size, size_t align, size_t phase);
 bool hk__os_unmap(hk__os_t *os, void *p, size_t size);
 bool hk__os_decommit(hk__os_t *os, void *p, size_t size, hk_decommit_t how);
-uint64_t hk__os_now_ms(void);
+uint64_t hk__os_now_ms(const hk__os_t *os); /* monotonic ms: the hooks' clock, or the real one */
 /* Address space only: size bytes aligned to align, inaccessible (or
  * readable zeros with readable), no commit charge. NULL if refused. */
 void *hk__os_reserve(hk__os_t *os, size_t size, size_t align, bool readable);
@@ -212,6 +212,27 @@ bool hk__region_fits(const hk__pool_t *pool, size_t need);
 bool hk__region_put(hk__pool_t *pool, hk__ss_t *ss);
 void hk__region_cache_release(hk__pool_t *pool, size_t keep_n, size_t keep_bytes);
 
+/* ---- superslab/purge.c: idle purge of a pool, and the purger's bell ---------------- */
+/* One pass over pool (takes its lock): everything its delays have made due
+ * goes back; returns in how many ms the next release is due (UINT64_MAX:
+ * nothing pending). Deadlines are on the pool's clock (its hooks'). */
+uint64_t hk__pool_purge(hk__pool_t *pool);
+/* A slow path made something of pool due in in_ms: rings the bell if the
+ * pool is purged in the background and the purger sleeps past it. */
+void hk__purge_note(const hk__pool_t *pool, uint64_t in_ms);
+uint64_t hk__purge_in(uint64_t due, uint64_t now); /* due - now, 0 if past, MAX stays */
+/* The purger: sleeps for ms (UINT64_MAX: until rung); false once asked to
+ * stop. stop(true) wakes it to stop, stop(false) re-arms. */
+bool hk__purge_sleep(uint64_t next_ms);
+void hk__purge_stop(bool stop);
+void hk__purge_after_fork(void);
+/* The parts of a pass, lock held, each returning its next deadline. */
+uint64_t hk__pool_purge_slabs(hk__pool_t *pool, uint64_t now);   /* pool.c */
+uint64_t hk__pool_purge_retained(hk__pool_t *pool);              /* mapping.c */
+uint64_t hk__region_purge(hk__pool_t *pool, uint64_t now);       /* mapping.c */
+uint64_t hk__area_purge(hk__pool_t *pool);                       /* area.c */
+uint64_t hk__large_purge(hk__pool_t *pool);                      /* large.c */
+
 /* ---- superslab/pool.c: slabs ------------------------------------------------------- */
 bool hk__pool_prewarm(hk__pool_t *pool);
 /* A slab for class cls with at least one block to give (formatted if new),
@@ -236,7 +257,8 @@ void hk__pool_drain(hk__pool_t *pool, hk__slab_t *slab);
  * (errno ENOMEM). dirty: whether any of it held data (else zero pages). */
 uint8_t *hk__area_alloc(hk__pool_t *pool, size_t bytes, size_t align, hk__area_t **area,
                         bool *dirty);
-void hk__area_free(hk__pool_t *pool, hk__area_t *a, uint8_t *p, size_t bytes);
+/* aged: the block sat unused for a decay delay already (parked). */
+void hk__area_free(hk__pool_t *pool, hk__area_t *a, uint8_t *p, size_t bytes, bool aged);
 /* In place: to new_bytes (a shrink always; a growth if the granules after
  * are free and the budget allows). */
 bool hk__area_resize(hk__pool_t *pool, hk__area_t *a, uint8_t *p, size_t old_bytes,
@@ -270,6 +292,8 @@ hk_inline bool hk__large_fits(size_t usable, size_t size) {
 void hk__large_park(hk__pool_t *pool, hk__ss_t *const *v, unsigned n);
 unsigned hk__large_unpark(hk__pool_t *pool, size_t size, hk__ss_t **out, unsigned max);
 void hk__large_trim(hk__pool_t *pool);
+/* v[0..n) (state CACHED), unused for a decay delay, go back to their areas. */
+void hk__large_release_aged(hk__pool_t *pool, hk__ss_t *const *v, unsigned n);
 
 /* ---- tiny/large.c: a thread's freed large blocks, per front ----------------------- */
 /* free: true if p (live, record s) went into the caller's cache; false:
@@ -279,6 +303,9 @@ void *hk__front_large_alloc(hk__front_t *f, size_t size, bool zero); /* NULL: no
 void hk__front_large_flush(hk__front_t *f); /* every cached block to the pool */
 void hk__front_large_drop(hk__front_t *f);  /* forgotten: the heap is being destroyed */
 size_t hk__front_large_cap(const hk__policy_t *pol); /* a front's cache bytes (f->lc_cap) */
+/* The purger (global lock): f's cache, if unused for the decay delay, goes
+ * back; ms to when it may be due (UINT64_MAX: empty). */
+uint64_t hk__front_large_purge(hk__front_t *f, uint64_t now);
 
 /* ---- tiny/size_class.c ----------------------------------------------------------- */
 #define HK_NUM_SMALL_CLASSES 32 /* classes of sizes <= HK_SMALL_MAX */
@@ -391,10 +418,26 @@ void hk__free_slow(void *p, const char *call);
 /* ---- heap/init.c: process start-up, the allocation slow paths -------------------- */
 void hk__process_init(void);
 void hk__heap_register(hk__heap_t *heap, bool on); /* the heap list (global lock) */
+hk__heap_t *hk__heaps(void);                       /* its head (global lock) */
 /* The slow path of every small/mid allocation of the API (and override):
  * sets up the process and the thread on a thread's first allocation. */
 void *hk__malloc_slow(hk__front_t *f, unsigned cls);
 void *hk__alloc_large(hk__heap_t *heap, size_t size, size_t align, bool zero);
+
+/* ---- heap/purge.c: the purger thread ----------------------------------------------- */
+/* create/destroy of a heap with background_purge: the thread starts with
+ * the first and stops with the last (no lock held by the caller). */
+void hk__purger_join(hk__heap_t *heap);
+void hk__purger_leave(hk__heap_t *heap);
+uint64_t hk__purge_heap(hk__heap_t *heap); /* one pass (global lock): ms to the next deadline */
+bool hk__purger_running(void);
+void hk__purger_after_fork(void);
+/* In a fork's child that needs it: started again (slow paths call poll). */
+bool hk__purger_restart_due(void);
+void hk__purger_restart(void);
+hk_inline void hk__purger_poll(void) {
+  if (hk_unlikely(hk__purger_restart_due())) hk__purger_restart();
+}
 
 /* ---- heap/handle.c: heap handles -------------------------------------------------- */
 /* The heap a handle names (NULL: the default heap); a handle of no live

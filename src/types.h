@@ -157,6 +157,7 @@ typedef struct hk__policy_s {
   size_t region_cache_max_bytes;
   uint32_t large_decay_ms;
   size_t max_bytes;
+  bool background_purge; /* the purger thread gives back what the delays release */
   bool keep_one_slab; /* a front keeps its last empty slab per class (not LEAN) */
 } hk__policy_t;
 
@@ -245,6 +246,7 @@ typedef struct hk__slab_s {
   /* Serial (hk__thread_t) of the thread that detached the slab: only that
    * thread adopts it back when it frees into it (see tiny/free.c). */
   _Atomic uint64_t detached_by;
+  uint64_t free_since_ms;   /* state FREE: when it went there (pool lock) */
 } __attribute__((aligned(64))) hk__slab_t;
 
 typedef struct hk__ss_s {
@@ -314,6 +316,7 @@ typedef struct hk__area_s {
 typedef struct hk__region_s {
   hk__ss_t *ss;
   size_t size;
+  uint64_t since_ms; /* when it was cached */
 } hk__region_t;
 
 #define HK_REGION_CACHE_MAX 64
@@ -408,6 +411,13 @@ typedef struct hk__front_s {
   _Atomic uint32_t lc_n;
   _Atomic size_t lc_bytes;
   size_t lc_cap;                   /* its byte bound, from the heap's policy */
+  /* The cache is its thread's except while the purger holds lc_busy
+   * (tiny/large.c): the thread takes it for each use, the purger only
+   * tries. lc_ops counts uses; the purger's view: the count it saw last
+   * and when it changed (global lock). */
+  _Atomic bool lc_busy;
+  uint64_t lc_ops;
+  uint64_t lc_seen_ops, lc_seen_ms;
 } hk__front_t;
 
 typedef struct hk__thread_s {
@@ -433,6 +443,10 @@ typedef struct hk__heap_s {
   hk__front_t *fronts;             /* fronts of all threads */
   struct hk__heap_s *next, *prev;  /* process list (atfork, lifetime) */
   hk_heap_t *handle;               /* what the API calls it */
+  /* The purger's view of the depot (heap/purge.c, global lock): the blocks
+   * it held at the last pass that changed them, and since when. */
+  size_t purge_depot_blocks;
+  uint64_t purge_depot_since;
 } hk__heap_t;
 
 #endif /* HK_TYPES_H */

@@ -378,7 +378,7 @@ static int hook_advise(void *addr, size_t size, int advice, void *arg) {
 /* A heap whose OS calls go through the counting hooks. No prewarm: every
  * mapping then happens on demand, where the tests can watch it. */
 static hk_heap_t *create_hooked(hook_counts_t *counts) {
-  hk_os_hooks_t hooks = {hook_map, hook_unmap, hook_advise, counts};
+  hk_os_hooks_t hooks = {hook_map, hook_unmap, hook_advise, counts, NULL};
   hk_heap_config_t cfg;
   hk_heap_config_init(&cfg);
   cfg.os_hooks = &hooks;

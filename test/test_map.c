@@ -60,7 +60,7 @@ static int hook_advise(void *addr, size_t size, int advice, void *arg) {
   HKT_UNUSED(arg);
   return madvise(addr, size, advice == HK_ADVISE_FREE ? MADV_FREE : MADV_DONTNEED);
 }
-static const hk_os_hooks_t g_hooks = {hook_map, hook_unmap, hook_advise, NULL};
+static const hk_os_hooks_t g_hooks = {hook_map, hook_unmap, hook_advise, NULL, NULL};
 
 static hk_heap_t *hooked_heap(void) {
   hk_heap_config_t cfg;
@@ -194,7 +194,7 @@ static void *fixed_map(size_t size, void *arg) {
   return NULL;
 }
 static hk_heap_t *fixed_heap(uintptr_t *cursor) {
-  hk_os_hooks_t hooks = {fixed_map, hook_unmap, hook_advise, cursor}; /* copied by create */
+  hk_os_hooks_t hooks = {fixed_map, hook_unmap, hook_advise, cursor, NULL}; /* copied by create */
   hk_heap_config_t cfg;
   hk_heap_config_init(&cfg);
   cfg.os_hooks = &hooks;
@@ -350,7 +350,7 @@ static void test_top_of_address_space(void **state) {
   uintptr_t top = 1;
   while (top <= (uintptr_t)&top) top <<= 1;
   g_top_cursor = (top - 4096) & ~SEG_MASK;
-  static const hk_os_hooks_t hooks = {top_map, hook_unmap, hook_advise, NULL};
+  static const hk_os_hooks_t hooks = {top_map, hook_unmap, hook_advise, NULL, NULL};
   hk_heap_config_t cfg;
   hk_heap_config_init(&cfg);
   cfg.os_hooks = &hooks;

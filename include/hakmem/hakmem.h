@@ -138,12 +138,16 @@ typedef enum hk_decommit_e {
 
 /* Optional OS hooks (per heap), for tests and embedders. Each hook reports
  * failure as the real call does (map: NULL; unmap/advise: -1). NULL hooks in
- * the config mean the real mmap/munmap/madvise. */
+ * the config mean the real mmap/munmap/madvise; a NULL now_ms means the
+ * real monotonic clock. now_ms is the clock every delay of the heap's
+ * policy is measured on (it must never go back); the purger thread still
+ * sleeps on the real clock, for the difference it computes. */
 typedef struct hk_os_hooks_s {
   void *(*map)(size_t size, void *arg);            /* anonymous RW, zeroed */
   int (*unmap)(void *addr, size_t size, void *arg);
   int (*advise)(void *addr, size_t size, int advice, void *arg);
   void *arg;
+  uint64_t (*now_ms)(void *arg);                   /* milliseconds, monotonic */
 } hk_os_hooks_t;
 
 #define HK_HEAP_CONFIG_VERSION 1u
@@ -186,6 +190,17 @@ typedef struct hk_heap_config_s {
    * (docs/policies.md, "Budget"). */
   size_t max_bytes;
   const hk_os_hooks_t *os_hooks; /* NULL = the real OS. Copied at create. */
+  /* 1: what decommit_delay_ms and large_decay_ms release goes back on
+   * time even while no thread calls hakmem: a purger thread, started by
+   * the first heap created with 1 and stopped with the last one, wakes at
+   * the heap's deadlines and gives back its due empty SuperSlabs and free
+   * slabs, its retained large runs and parked large blocks, and the free
+   * blocks its shared depot has held through a delay. Memory held in
+   * threads' own fronts goes back at their next call or exit (see
+   * hk_heap_trim). 0: only slow paths and hk_heap_trim apply the delays.
+   * Default 1 (SPEED, LEAN), 0 (BALANCED); the process default heap is
+   * made with 0, so a program that creates no such heap has no thread. */
+  int background_purge;
 } hk_heap_config_t;
 
 /* Fills *cfg with the documented defaults (the SPEED profile). Does

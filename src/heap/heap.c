@@ -14,6 +14,7 @@ hk_heap_t *hk_heap_default(void) {
 
 hk_heap_t *hk_heap_create(const hk_heap_config_t *cfg) {
   hk__process_init();
+  hk__purger_poll();
   hk_heap_config_t defaults;
   if (cfg == NULL) {
     hk_heap_config_init(&defaults);
@@ -47,6 +48,7 @@ hk_heap_t *hk_heap_create(const hk_heap_config_t *cfg) {
     errno = ENOMEM;
     return NULL;
   }
+  hk__purger_join(heap);
   return heap->handle;
 }
 
@@ -64,6 +66,7 @@ void hk_heap_destroy(hk_heap_t *handle) {
   hk__fronts_orphan(heap);
   hk__heap_register(heap, false);
   hk__global_unlock();
+  hk__purger_leave(heap);
   hk__pool_destroy(&heap->pool);
   hk__depot_destroy(&heap->pool);
   hk__meta_free(heap, sizeof *heap);
@@ -80,6 +83,7 @@ hk_heap_t *hk_heap_of(const void *p) {
 
 size_t hk_heap_trim(hk_heap_t *handle) {
   hk__heap_t *heap = hk__heap_resolve(handle, "heap_trim");
+  hk__purger_poll();
   /* Flushing may already unmap SuperSlabs (retention): count those too. */
   pthread_mutex_lock(&heap->pool.lock);
   size_t mapped_before = heap->pool.mapped;

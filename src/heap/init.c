@@ -12,6 +12,8 @@
 static pthread_once_t process_once = PTHREAD_ONCE_INIT;
 static hk__heap_t *heaps; /* all heaps (global lock) */
 
+hk__heap_t *hk__heaps(void) { return heaps; }
+
 void hk__heap_register(hk__heap_t *heap, bool on) {
   if (on) {
     heap->prev = NULL;
@@ -45,6 +47,7 @@ static void fork_parent(void) {
  * child starts them afresh (bin.c). */
 static void fork_child(void) {
   for (hk__heap_t *h = heaps; h; h = h->next) hk__depot_after_fork(&h->pool);
+  hk__purger_after_fork();
   fork_parent();
 }
 
@@ -52,6 +55,7 @@ static void process_init_once(void) {
   hk_heap_config_t cfg;
   hk_heap_config_init(&cfg);
   cfg.name = "default";
+  cfg.background_purge = 0; /* a library starts no thread the program did not ask for */
   hk__policy_t pol;
   hk__policy_from_config(&pol, &cfg);
   hk__pool_init(&hk__heap_main.pool, &pol, NULL, &hk__heap_main);
@@ -71,6 +75,7 @@ void hk__process_init(void) { pthread_once(&process_once, process_init_once); }
  * which stands for the default heap): the process, then the thread, are
  * set up, and the thread's own front serves. */
 hk_noinline void *hk__malloc_slow(hk__front_t *f, unsigned cls) {
+  hk__purger_poll();
   if (hk_unlikely(!f->thread->live)) {
     hk__process_init();
     hk__thread_t *t = hk__thread_init();
@@ -85,6 +90,7 @@ hk_noinline void *hk__malloc_slow(hk__front_t *f, unsigned cls) {
 
 hk_noinline void *hk__alloc_large(hk__heap_t *heap, size_t size, size_t align, bool zero) {
   hk__process_init();
+  hk__purger_poll();
   /* The thread's cache of freed large blocks first: set the thread up if
    * this is its first allocation (NULL: no memory for it; the pool then). */
   if (align <= HK_GRANULE && size <= HK_AREA_BLOCK_MAX &&

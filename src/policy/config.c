@@ -32,6 +32,10 @@ void hk_heap_config_init(hk_heap_config_t *cfg) {
   cfg->large_decay_ms = 1000;
   cfg->max_bytes = 0;
   cfg->os_hooks = NULL;
+  /* What the delays above give back goes back while the program sleeps,
+   * too: a heap a program made and then left idle should not keep its
+   * peak. The process default heap is made with 0 (heap/init.c). */
+  cfg->background_purge = 1;
 }
 
 int hk_heap_config_preset(hk_heap_config_t *cfg, hk_profile_t profile) {
@@ -50,6 +54,9 @@ int hk_heap_config_preset(hk_heap_config_t *cfg, hk_profile_t profile) {
     cfg->region_cache_slots = 4;
     cfg->region_cache_max_bytes = 64 * MIB;
     cfg->large_decay_ms = 300;
+    /* It decommits nothing and retains little: no thread for the large
+     * runs alone, which a slow path decays. */
+    cfg->background_purge = 0;
     return 0;
   case HK_PROFILE_LEAN:
     hk_heap_config_init(cfg);
@@ -84,6 +91,8 @@ const char *hk__config_check(const hk_heap_config_t *cfg) {
   if (cfg->decommit_delay_ms > 3600u * 1000u) return "decommit_delay_ms: above one hour";
   if (cfg->large_decay_ms > 3600u * 1000u && cfg->large_decay_ms != UINT32_MAX)
     return "large_decay_ms: above one hour (UINT32_MAX: never)";
+  if (cfg->background_purge != 0 && cfg->background_purge != 1)
+    return "background_purge: not 0 or 1";
   const hk_os_hooks_t *h = cfg->os_hooks;
   if (h != NULL && (h->map == NULL) != (h->unmap == NULL))
     return "os_hooks: map and unmap must be given together";
@@ -114,6 +123,7 @@ void hk__policy_from_config(hk__policy_t *pol, const hk_heap_config_t *cfg) {
   pol->region_cache_max_bytes = cfg->region_cache_max_bytes;
   pol->large_decay_ms = cfg->large_decay_ms;
   pol->max_bytes = cfg->max_bytes;
+  pol->background_purge = cfg->background_purge != 0;
   /* SPEED pins the head slab of each class queue in each front, empty or
    * not (no pool round trip when a class drops to zero blocks and comes
    * back); the others give every empty slab back so SuperSlabs can empty

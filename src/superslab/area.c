@@ -131,7 +131,7 @@ static size_t give_back(hk__pool_t *pool, hk__area_t *a, const uint64_t *mask, s
 static void tick(hk__pool_t *pool) {
   const hk__policy_t *pol = &pool->policy;
   if (pool->area_retained == 0 || !hk__policy_large_decays(pol)) return;
-  uint64_t now = hk__os_now_ms();
+  uint64_t now = hk__os_now_ms(&pool->os);
   if (!hk__policy_large_tick_due(pol, pool->area_tick_ms, now)) return;
   pool->area_tick_ms = now;
   for (hk__area_t *a = pool->areas; a != NULL; a = a->next) {
@@ -140,6 +140,12 @@ static void tick(hk__pool_t *pool) {
     give_back(pool, a, copy, SIZE_MAX);
     memcpy(a->old, a->dirty, sizeof a->old);
   }
+}
+
+uint64_t hk__area_purge(hk__pool_t *pool) {
+  tick(pool);
+  if (pool->area_retained == 0 || !hk__policy_large_decays(&pool->policy)) return UINT64_MAX;
+  return pool->area_tick_ms + pool->policy.large_decay_ms;
 }
 
 /* Over the cap: the old runs first, then the newer ones, lowest first. */
@@ -256,21 +262,24 @@ uint8_t *hk__area_alloc(hk__pool_t *pool, size_t bytes, size_t align, hk__area_t
   return a->base + (at << HK_GRANULE_SHIFT);
 }
 
-/* Granules [at, at + n) of a become free, resident, retained. */
-static void run_free(hk__pool_t *pool, hk__area_t *a, size_t at, size_t n) {
+/* Granules [at, at + n) of a become free, resident, retained (aged: as
+ * if they had been at the last tick already). */
+static void run_free(hk__pool_t *pool, hk__area_t *a, size_t at, size_t n, bool aged) {
   bits_fill(a->used, at, n, false);
   bits_fill(a->dirty, at, n, true);
+  if (aged) bits_fill(a->old, at, n, true);
   a->dirty_n += n;
   pool->area_retained += n << HK_GRANULE_SHIFT;
   if (pool->area_retained > pool->policy.region_cache_max_bytes)
     enforce_cap(pool, pool->policy.region_cache_max_bytes);
   tick(pool);
+  if (hk__policy_large_decays(&pool->policy)) hk__purge_note(pool, pool->policy.large_decay_ms);
 }
 
-void hk__area_free(hk__pool_t *pool, hk__area_t *a, uint8_t *p, size_t bytes) {
+void hk__area_free(hk__pool_t *pool, hk__area_t *a, uint8_t *p, size_t bytes, bool aged) {
   size_t at = (size_t)(p - a->base) >> HK_GRANULE_SHIFT;
   bits_fill(a->freed, at, 1, true);
-  run_free(pool, a, at, bytes >> HK_GRANULE_SHIFT);
+  run_free(pool, a, at, bytes >> HK_GRANULE_SHIFT, aged);
 }
 
 bool hk__area_resize(hk__pool_t *pool, hk__area_t *a, uint8_t *p, size_t old_bytes,
@@ -278,7 +287,7 @@ bool hk__area_resize(hk__pool_t *pool, hk__area_t *a, uint8_t *p, size_t old_byt
   size_t at = (size_t)(p - a->base) >> HK_GRANULE_SHIFT;
   size_t n0 = old_bytes >> HK_GRANULE_SHIFT, n1 = (new_bytes + HK_GRANULE - 1) >> HK_GRANULE_SHIFT;
   if (n1 <= n0) { /* the tail is freed like a block */
-    if (n1 < n0) run_free(pool, a, at + n1, n0 - n1);
+    if (n1 < n0) run_free(pool, a, at + n1, n0 - n1, false);
     return true;
   }
   if (at + n1 > granules(a) || next_bit(a->used, at + n0, at + n1, true, false) != at + n1)

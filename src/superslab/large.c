@@ -213,8 +213,10 @@ size_t hk__large_checked(const hk__slab_t *s, const void *p, const char *call) {
 }
 
 /* The block of ss leaves: its run back to its area (and its record to
- * meta), or its mapping to the region cache or the OS. Pool lock held. */
-static void release_locked(hk__pool_t *pool, hk__ss_t *ss) {
+ * meta), or its mapping to the region cache or the OS. aged: it has sat
+ * unused for a decay delay already (the run goes back at the next tick).
+ * Pool lock held. */
+static void release_locked(hk__pool_t *pool, hk__ss_t *ss, bool aged) {
   hk__slab_t *s = &ss->slabs[0];
   hk__ss_list_remove(&pool->large, ss);
   pool->n_large--;
@@ -222,7 +224,7 @@ static void release_locked(hk__pool_t *pool, hk__ss_t *ss) {
   pool->active -= hk__large_usable(ss);
   if (ss->area != NULL) {
     hk__map_set_slab(s->start, &ss->area->rec);
-    hk__area_free(pool, ss->area, s->start, ss->map_size);
+    hk__area_free(pool, ss->area, s->start, ss->map_size, aged);
     hk__meta_free(ss, HK_AREA_RECORD);
     return;
   }
@@ -239,7 +241,7 @@ void hk__large_free(hk__slab_t *s, const void *p, const char *call) {
     pthread_mutex_unlock(&pool->lock);
     hk__fatal_invalid(call, p, what);
   }
-  release_locked(pool, s->ss);
+  release_locked(pool, s->ss, false);
   pthread_mutex_unlock(&pool->lock);
 }
 
@@ -247,13 +249,13 @@ void hk__large_free(hk__slab_t *s, const void *p, const char *call) {
 /* Parked blocks unused for the decay delay leave for good. Lock held. */
 static void parked_decay(hk__pool_t *pool) {
   if (pool->n_parked == 0 || !hk__policy_large_decays(&pool->policy)) return;
-  uint64_t now = hk__os_now_ms();
+  uint64_t now = hk__os_now_ms(&pool->os);
   uint32_t keep = 0;
   for (uint32_t i = 0; i < pool->n_parked; i++) {
     hk__ss_t *ss = pool->parked[i];
     if (hk__policy_large_tick_due(&pool->policy, pool->parked_ms[i], now)) {
       pool->parked_bytes -= hk__large_usable(ss);
-      release_locked(pool, ss);
+      release_locked(pool, ss, true);
     } else {
       pool->parked[keep] = ss;
       pool->parked_ms[keep++] = pool->parked_ms[i];
@@ -262,26 +264,33 @@ static void parked_decay(hk__pool_t *pool) {
   pool->n_parked = keep;
 }
 
+uint64_t hk__large_purge(hk__pool_t *pool) {
+  parked_decay(pool);
+  if (pool->n_parked == 0 || !hk__policy_large_decays(&pool->policy)) return UINT64_MAX;
+  return pool->parked_ms[0] + pool->policy.large_decay_ms;
+}
+
 /* Blocks v[0..n) (state CACHED, still counted live) are parked; beyond
  * HK_PARKED_N blocks or a 16th of the retained cap the oldest parked
  * ones leave. */
 void hk__large_park(hk__pool_t *pool, hk__ss_t *const *v, unsigned n) {
   pthread_mutex_lock(&pool->lock);
   parked_decay(pool);
-  uint64_t now = hk__os_now_ms();
+  uint64_t now = hk__os_now_ms(&pool->os);
   for (unsigned i = 0; i < n; i++) {
     while (pool->n_parked == HK_PARKED_N ||
            (pool->n_parked > 0 && pool->parked_bytes + hk__large_usable(v[i]) >
                                       pool->policy.region_cache_max_bytes / 16)) {
       hk__ss_t *old = pool->parked[0];
       pool->parked_bytes -= hk__large_usable(old);
-      release_locked(pool, old);
+      release_locked(pool, old, false);
       pool->n_parked--;
       memmove(&pool->parked[0], &pool->parked[1], pool->n_parked * sizeof pool->parked[0]);
       memmove(&pool->parked_ms[0], &pool->parked_ms[1], pool->n_parked * sizeof pool->parked_ms[0]);
     }
     pool->parked[pool->n_parked] = v[i];
     pool->parked_ms[pool->n_parked++] = now;
+    hk__purge_note(pool, pool->policy.large_decay_ms);
     pool->parked_bytes += hk__large_usable(v[i]);
   }
   pthread_mutex_unlock(&pool->lock);
@@ -311,9 +320,15 @@ unsigned hk__large_unpark(hk__pool_t *pool, size_t size, hk__ss_t **out, unsigne
   return got;
 }
 
+void hk__large_release_aged(hk__pool_t *pool, hk__ss_t *const *v, unsigned n) {
+  pthread_mutex_lock(&pool->lock);
+  for (unsigned i = 0; i < n; i++) release_locked(pool, v[i], true);
+  pthread_mutex_unlock(&pool->lock);
+}
+
 void hk__large_trim(hk__pool_t *pool) {
   pthread_mutex_lock(&pool->lock);
-  while (pool->n_parked > 0) release_locked(pool, pool->parked[--pool->n_parked]);
+  while (pool->n_parked > 0) release_locked(pool, pool->parked[--pool->n_parked], false);
   pool->parked_bytes = 0;
   pthread_mutex_unlock(&pool->lock);
 }

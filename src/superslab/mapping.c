@@ -106,7 +106,8 @@ void hk__ss_unmap(hk__pool_t *pool, hk__ss_t *ss) {
 /* ---- retained empty SuperSlabs --------------------------------------------------- */
 void hk__ss_retain(hk__pool_t *pool, hk__ss_t *ss) {
   hk__ss_list_push(&pool->empty, ss);
-  ss->empty_since_ms = hk__os_now_ms();
+  ss->empty_since_ms = hk__os_now_ms(&pool->os);
+  hk__purge_note(pool, pool->policy.decommit_delay_ms);
 }
 
 /* Eviction: the oldest retained empty SuperSlab is unmapped (the oldest
@@ -126,7 +127,7 @@ static bool evict_oldest_empty(hk__pool_t *pool) {
 static void decommit_due(hk__pool_t *pool) {
   const hk__policy_t *pol = &pool->policy;
   if (pol->decommit == HK_DECOMMIT_OFF || pool->empty.tail == NULL) return;
-  uint64_t now = pol->decommit_delay_ms ? hk__os_now_ms() : 0; /* no clock for no delay */
+  uint64_t now = pol->decommit_delay_ms ? hk__os_now_ms(&pool->os) : 0; /* no clock for no delay */
   for (hk__ss_t *s; (s = pool->empty.tail) != NULL;) {
     if (!hk__policy_decommit_due(pol, s->empty_since_ms, now)) return;
     size_t keep = hk__os_page_up(HK_SS_HEADER_SIZE); /* the header's pages stay */
@@ -234,6 +235,8 @@ bool hk__region_put(hk__pool_t *pool, hk__ss_t *ss) {
     cache_evict_oldest(pool);
   pool->cache[pool->cache_n].ss = ss;
   pool->cache[pool->cache_n].size = ss->map_size;
+  pool->cache[pool->cache_n].since_ms = hk__os_now_ms(&pool->os);
+  hk__purge_note(pool, pol->large_decay_ms);
   pool->cache_n++;
   pool->cache_bytes += ss->map_size;
   return true;
@@ -242,4 +245,21 @@ bool hk__region_put(hk__pool_t *pool, hk__ss_t *ss) {
 void hk__region_cache_release(hk__pool_t *pool, size_t keep_n, size_t keep_bytes) {
   while (pool->cache_n > keep_n || (pool->cache_n > 0 && pool->cache_bytes > keep_bytes))
     cache_evict_oldest(pool);
+}
+
+uint64_t hk__region_purge(hk__pool_t *pool, uint64_t now) {
+  const hk__policy_t *pol = &pool->policy;
+  if (!hk__policy_large_decays(pol)) return UINT64_MAX;
+  while (pool->cache_n > 0 && hk__policy_large_tick_due(pol, pool->cache[0].since_ms, now))
+    cache_evict_oldest(pool);
+  return pool->cache_n > 0 ? pool->cache[0].since_ms + pol->large_decay_ms : UINT64_MAX;
+}
+
+/* Every decommit due, then when the next is: the oldest committed empty
+ * SuperSlab is the first due (the list is in the order they emptied). */
+uint64_t hk__pool_purge_retained(hk__pool_t *pool) {
+  hk__pool_enforce(pool);
+  const hk__policy_t *pol = &pool->policy;
+  if (pol->decommit == HK_DECOMMIT_OFF || pool->empty.tail == NULL) return UINT64_MAX;
+  return pool->empty.tail->empty_since_ms + pol->decommit_delay_ms;
 }

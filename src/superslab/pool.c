@@ -255,6 +255,8 @@ void hk__pool_give_back_locked(hk__pool_t *pool, hk__slab_t *s) {
   hk__ss_t *ss = s->ss;
   pool->active -= slab_bytes(s);
   s->state = HK_SLAB_FREE;
+  s->free_since_ms = hk__os_now_ms(&pool->os) | 1; /* 0: never used */
+  hk__purge_note(pool, pool->policy.decommit_delay_ms);
   s->free = NULL;
   s->end = s->start;
   slab_set_limit(s, 0);
@@ -286,10 +288,8 @@ bool hk__pool_prewarm(hk__pool_t *pool) {
   return ok;
 }
 
-size_t hk__pool_trim(hk__pool_t *pool) {
-  hk_decommit_t how = hk__policy_trim_advice(&pool->policy);
-  pthread_mutex_lock(&pool->lock);
-  /* Unowned partial slabs may have been emptied by remote frees. */
+/* Unowned partial slabs that remote frees emptied go back. Lock held. */
+static void drain_partials(hk__pool_t *pool) {
   for (unsigned c = 0; c < HK_NUM_CLASSES; c++) {
     for (hk__slab_t *s = pool->partial[c], *n; s != NULL; s = n) {
       n = s->next;
@@ -300,12 +300,28 @@ size_t hk__pool_trim(hk__pool_t *pool) {
       }
     }
   }
-  size_t released = hk__pool_release_retained(pool);
-  /* FREE slabs inside SuperSlabs still in use: decommit what was touched. */
+}
+
+/* FREE slabs inside SuperSlabs still in use whose pages were touched and
+ * that have been free since before `before` (UINT64_MAX: all of them;
+ * else only slabs used since their layout, free_since_ms set) are
+ * decommitted; the bytes, and in *next when the first of the others is
+ * due (UINT64_MAX: none). Lock held. */
+static size_t decommit_free_slabs(hk__pool_t *pool, hk_decommit_t how, uint64_t before,
+                                  uint64_t delay, uint64_t *next) {
+  size_t released = 0;
+  *next = UINT64_MAX;
   for (hk__ss_t *ss = pool->in_use.head; ss != NULL; ss = ss->next) {
     for (unsigned i = 0; i < ss->nslabs; i++) {
       hk__slab_t *s = hk__ss_slab(ss, i);
       if (s->state != HK_SLAB_FREE || !s->dirty) continue;
+      if (before != UINT64_MAX) {
+        if (s->free_since_ms == 0) continue; /* never used since its layout: untouched */
+        if (s->free_since_ms > before) {
+          if (s->free_since_ms + delay < *next) *next = s->free_since_ms + delay;
+          continue;
+        }
+      }
       size_t len;
       uint8_t *lo = slab_pages(s, &len);
       if (hk__os_decommit(&pool->os, lo, len, how)) {
@@ -315,8 +331,30 @@ size_t hk__pool_trim(hk__pool_t *pool) {
       }
     }
   }
+  return released;
+}
+
+size_t hk__pool_trim(hk__pool_t *pool) {
+  hk_decommit_t how = hk__policy_trim_advice(&pool->policy);
+  pthread_mutex_lock(&pool->lock);
+  drain_partials(pool);
+  size_t released = hk__pool_release_retained(pool);
+  uint64_t next;
+  released += decommit_free_slabs(pool, how, UINT64_MAX, 0, &next);
   pthread_mutex_unlock(&pool->lock);
   return released;
+}
+
+/* The idle purge of slabs (lock held): what remote frees emptied goes
+ * back, free slabs free for the decommit delay are decommitted; when the
+ * next one is due. */
+uint64_t hk__pool_purge_slabs(hk__pool_t *pool, uint64_t now) {
+  const hk__policy_t *pol = &pool->policy;
+  drain_partials(pool);
+  if (pol->decommit == HK_DECOMMIT_OFF) return UINT64_MAX;
+  uint64_t next, delay = pol->decommit_delay_ms;
+  decommit_free_slabs(pool, pol->decommit, now >= delay ? now - delay : 0, delay, &next);
+  return next;
 }
 
 /* ---- slab block lists (owner, or pool lock for unowned slabs) ------------------------ */

@@ -157,6 +157,12 @@ static bool depot_put(hk__pool_t *pool, unsigned cls, hk__block_t *head, uint32_
     ok = true;
   }
   pthread_mutex_unlock(&d->lock);
+  if (ok && pool->policy.background_purge) {
+    /* Not under the pool lock: the fence orders the put before the read
+     * of the purger's plan (superslab/purge.c). */
+    atomic_thread_fence(memory_order_seq_cst);
+    hk__purge_note(pool, pool->policy.decommit_delay_ms);
+  }
   return ok;
 }
 

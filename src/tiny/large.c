@@ -19,6 +19,7 @@
  * with its heap. Blocks in caches count as retained, not live. */
 #include "internal.h"
 
+#include <sched.h>
 #include <string.h>
 
 /* The calling thread's front for heap if it has one at hand, else NULL. */
@@ -51,6 +52,14 @@ static void park_oldest(hk__front_t *f, uint32_t n) {
   set_counts(f, have - n, bytes);
 }
 
+/* The thread's use of its cache: it waits only while the purger empties
+ * it (a few parks). */
+static void use(hk__front_t *f) {
+  while (atomic_exchange_explicit(&f->lc_busy, true, memory_order_acquire)) sched_yield();
+  f->lc_ops++;
+}
+static void done(hk__front_t *f) { atomic_store_explicit(&f->lc_busy, false, memory_order_release); }
+
 bool hk__front_large_free(hk__slab_t *s, const void *p) {
   hk__ss_t *ss = s->ss;
   if (ss->area == NULL || s->state != HK_SLAB_LARGE || p != s->start) return false;
@@ -58,6 +67,7 @@ bool hk__front_large_free(hk__slab_t *s, const void *p) {
   if (f == NULL || f->heap == NULL) return false;
   size_t usable = hk__large_usable(ss);
   if (usable > f->lc_cap || usable > HK_LCACHE_BLOCK_MAX) return false;
+  use(f);
   uint32_t n = atomic_load_explicit(&f->lc_n, memory_order_relaxed);
   if (n == HK_LCACHE_N || atomic_load_explicit(&f->lc_bytes, memory_order_relaxed) + usable >
                               f->lc_cap) {
@@ -67,6 +77,7 @@ bool hk__front_large_free(hk__slab_t *s, const void *p) {
   s->state = HK_SLAB_CACHED;
   f->lcache[n] = ss;
   set_counts(f, n + 1, atomic_load_explicit(&f->lc_bytes, memory_order_relaxed) + usable);
+  done(f);
   return true;
 }
 
@@ -84,8 +95,17 @@ static hk__ss_t *take(hk__front_t *f, size_t size) {
   return NULL;
 }
 
+static void *cache_alloc(hk__front_t *f, size_t size, bool zero);
+
 void *hk__front_large_alloc(hk__front_t *f, size_t size, bool zero) {
   if (f->heap == NULL) return NULL;
+  use(f);
+  void *p = cache_alloc(f, size, zero);
+  done(f);
+  return p;
+}
+
+static void *cache_alloc(hk__front_t *f, size_t size, bool zero) {
   hk__ss_t *ss = take(f, size);
   if (ss == NULL) {
     /* Refill from the parked blocks: up to half a cache that fit. */
@@ -106,9 +126,33 @@ void *hk__front_large_alloc(hk__front_t *f, size_t size, bool zero) {
 }
 
 void hk__front_large_flush(hk__front_t *f) {
+  use(f);
   uint32_t n = atomic_load_explicit(&f->lc_n, memory_order_relaxed);
   if (n > 0 && f->heap != NULL) park_oldest(f, n);
   set_counts(f, 0, 0);
+  done(f);
+}
+
+/* The purger (global lock held, so f and its heap live): a cache its
+ * thread has not used for the decay delay goes to the pool, as blocks
+ * that have aged already. Never waits for the thread. */
+uint64_t hk__front_large_purge(hk__front_t *f, uint64_t now) {
+  const hk__policy_t *pol = &f->heap->pool.policy;
+  if (atomic_load_explicit(&f->lc_n, memory_order_relaxed) == 0 || !hk__policy_large_decays(pol))
+    return UINT64_MAX;
+  bool idle = false;
+  if (atomic_exchange_explicit(&f->lc_busy, true, memory_order_acquire)) return 10; /* in use */
+  uint32_t n = atomic_load_explicit(&f->lc_n, memory_order_relaxed);
+  if (f->lc_ops != f->lc_seen_ops) {
+    f->lc_seen_ops = f->lc_ops;
+    f->lc_seen_ms = now;
+  } else if (n > 0 && hk__policy_large_tick_due(pol, f->lc_seen_ms, now)) {
+    hk__large_release_aged(&f->heap->pool, f->lcache, n);
+    set_counts(f, 0, 0);
+    idle = true;
+  }
+  done(f);
+  return idle || n == 0 ? UINT64_MAX : hk__purge_in(f->lc_seen_ms + pol->large_decay_ms, now);
 }
 
 void hk__front_large_drop(hk__front_t *f) { set_counts(f, 0, 0); }

@@ -50,12 +50,15 @@ static int fake_advise(void *addr, size_t size, int advice, void *arg) {
 
 hk_os_hooks_t fake_hooks(fake_os_t *fo) {
   memset(fo, 0, sizeof *fo);
-  hk_os_hooks_t h = {fake_map, fake_unmap, fake_advise, fo};
+  hk_os_hooks_t h = {fake_map, fake_unmap, fake_advise, fo, NULL};
   return h;
 }
 
+/* The policy tests check what slow paths and trim do, call by call: no
+ * purger thread acts meanwhile (test_purge.c tests that one). */
 void fx_preset(fixture_t *f, hk_profile_t profile) {
   assert_int_equal(hk_heap_config_preset(&f->cfg, profile), 0);
+  f->cfg.background_purge = 0;
 }
 
 hk_heap_t *fx_heap(fixture_t *f) {

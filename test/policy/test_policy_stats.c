@@ -103,7 +103,7 @@ static void test_invalid_configs(void **state) {
   BAD("prewarm_bytes", (c.max_bytes = 4 * MIB, c.prewarm_bytes = 4 * MIB + 1));
   BAD("prewarm_bytes", c.prewarm_bytes = ((size_t)1 << 40) + 1);
   BAD("decommit_delay_ms", c.decommit_delay_ms = 3600u * 1000u + 1);
-  static hk_os_hooks_t advise_only = {NULL, NULL, noop_advise, NULL};
+  static hk_os_hooks_t advise_only = {NULL, NULL, noop_advise, NULL, NULL};
   static fake_os_t fo;
   static hk_os_hooks_t half;
   half = fake_hooks(&fo);
