@@ -58,6 +58,7 @@ void hk__poison_check(const void *block, size_t size);
 #define HK_MSG_DOUBLE_FREE "double free of" /* a block already free */
 #define HK_MSG_FREED "freed block"          /* realloc/usable_size of a free block */
 #define HK_MSG_INVALID_HEAP "invalid heap"  /* a handle that names no live heap */
+#define HK_MSG_SIZE "size or alignment does not match block" /* hk_free_sized */
 
 /* ---- os/meta.c: internal records (thread, front, heap). Zeroed. ------------ */
 void *hk__meta_alloc(size_t size);
@@ -276,8 +277,10 @@ void *hk__large_resize(hk__ss_t *ss, size_t size);
 /* s: the map's record for p (HK_SLAB_LARGE_BLOCK): free p, or abort with
  * the fitting message. */
 void hk__large_free(hk__slab_t *s, const void *p, const char *call);
-/* The usable size of live large block p, else abort (call's message). */
-size_t hk__large_checked(const hk__slab_t *s, const void *p, const char *call);
+/* The usable size of live large block p, else abort (call's message; a
+ * freed block's is `freed`). */
+size_t hk__large_checked(const hk__slab_t *s, const void *p, const char *call,
+                         const char *freed);
 hk_inline size_t hk__large_usable(const hk__ss_t *ss) {
   if (ss->area != NULL) return ss->map_size; /* the run */
   return ss->map_size - (size_t)(ss->slabs[0].start - (const uint8_t *)ss);
@@ -414,6 +417,10 @@ void hk__slab_place(hk__slab_t *s, hk__front_t *f);
 /* ---- tiny/free.c ------------------------------------------------------------------- */
 bool hk__block_is_free(const hk__slab_t *s, const void *p);
 void hk__free_slow(void *p, const char *call);
+/* hk_free_sized's and hk_free_aligned_sized's checks, then the free: a size
+ * (or alignment) the block cannot have been allocated with aborts
+ * (heap/api.c). */
+void hk__free_sized_slow(void *p, size_t size, size_t align, const char *call);
 
 /* ---- heap/init.c: process start-up, the allocation slow paths -------------------- */
 void hk__process_init(void);

@@ -416,6 +416,9 @@ typedef struct hk__front_s {
    * tries. lc_ops counts uses; the purger's view: the count it saw last
    * and when it changed (global lock). */
   _Atomic bool lc_busy;
+  /* Set by hk_heap_trim in another thread: this thread flushes the front
+   * (bins home, slabs back) at its next allocation slow path. */
+  _Atomic bool flush_req;
   uint64_t lc_ops;
   uint64_t lc_seen_ops, lc_seen_ms;
 } hk__front_t;

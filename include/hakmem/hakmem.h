@@ -112,6 +112,26 @@ HK_API HK_NODISCARD int hk_posix_memalign(void **out, size_t alignment, size_t s
  * that is no live hakmem block aborts. */
 HK_API size_t hk_usable_size(const void *p);
 
+/* C23's free_sized and free_aligned_sized: hk_free(p), where size (and
+ * alignment) are what p was allocated with (malloc/calloc/realloc size;
+ * aligned_alloc alignment and size). NULL does nothing. A size the block
+ * cannot have been allocated with (above its usable size, or not above
+ * half of it for blocks above 128 bytes and above the alignment), a p not
+ * aligned to alignment, or a bad alignment aborts: "hakmem:
+ * free_sized(): size or alignment does not match block 0x...". The
+ * pointer itself is checked first, as hk_free checks it. Sized free costs
+ * what hk_free costs plus one compare on the fast path (the size cannot
+ * stand in for the pointer map: the map names the slab); it is a check,
+ * not a shortcut (docs/reliability.md). */
+HK_API void hk_free_sized(void *p, size_t size);
+HK_API void hk_free_aligned_sized(void *p, size_t alignment, size_t size);
+
+/* The usable size hk_malloc(size) gets (at least: a reused large block
+ * may be bigger), like jemalloc's nallocx; 0 if size is above PTRDIFF_MAX.
+ * 16 B steps up to 128 B, then 8 classes per power of two up to 64 KiB,
+ * 64 KiB granules up to 64 MiB, OS pages above. */
+HK_API size_t hk_good_size(size_t size);
+
 /* ---- heaps ---------------------------------------------------------------- */
 
 /* A heap handle. Opaque: not a pointer to anything the caller may read; it
@@ -251,16 +271,40 @@ void *hk_heap_aligned_alloc(hk_heap_t *heap, size_t alignment, size_t size);
  * starts in, names its heap, live block or not; the call never aborts. */
 HK_API hk_heap_t *hk_heap_of(const void *p);
 
+/* Fills out[0 .. max) with handles of the live heaps, the default heap
+ * included, in no set order; returns how many heaps there are (possibly
+ * more than max; out may be NULL with max 0 to count). */
+HK_API size_t hk_heaps(hk_heap_t **out, size_t max);
+
+/* Heap walk. fn is called once for every block of heap (NULL: the
+ * default heap) that is live throughout the walk, with its address and
+ * usable size; blocks allocated or freed while it runs may or may not be
+ * seen. Blocks a thread keeps for reuse (freed, cached) are not live. A
+ * nonzero return from fn stops the walk and is returned; 0 when every
+ * block was visited, EINVAL if fn is NULL. The walk holds the heap's
+ * lock: fn must not allocate from, free into, trim, or ask the stats of
+ * the walked heap (it would deadlock); other heaps are fine. Other
+ * threads' allocations in the heap that need its lock wait for the walk.
+ * A block holding, as its second word, the address hakmem uses to mark
+ * free blocks of its slab (never handed to the program) is taken as free.
+ * A handle that names no live heap aborts ("invalid heap"). */
+typedef int (*hk_visit_fn)(void *block, size_t usable, void *arg);
+HK_API int hk_heap_visit(hk_heap_t *heap, hk_visit_fn fn, void *arg);
+
 /* ---- memory back to the OS ---------------------------------------------- */
 
 /* Returns everything it can of heap (NULL: the default heap) to the OS
  * now: the calling thread's cached slabs and blocks go back to the heap,
- * the heap's shared cache of freed blocks goes home, empty SuperSlabs and
+ * every other thread's cache of freed large blocks of the heap too, the
+ * heap's shared cache of freed blocks goes home, empty SuperSlabs and
  * cached large mappings are unmapped, retained large runs are given back
  * and large areas with no block unmapped, free slabs that stay mapped are
  * decommitted; and the pages of hakmem's pointer map that no longer
  * describe any SuperSlab (of any heap) are given back too. Other threads'
- * caches are untouched. Returns the bytes of heap released (unmapped or
+ * slabs and bins of the heap are only theirs to touch: each of them hands
+ * them back at its next allocation slow path (or exit), so what an idle
+ * thread holds stays until then (at most one empty slab per size class it
+ * used, in SPEED heaps). Returns the bytes of heap released (unmapped or
  * decommitted). A handle that names no live heap aborts ("invalid heap"). */
 HK_API size_t hk_heap_trim(hk_heap_t *heap);
 HK_API size_t hk_trim(void); /* hk_heap_trim(hk_heap_default()) */

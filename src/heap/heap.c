@@ -93,16 +93,21 @@ size_t hk_heap_trim(hk_heap_t *handle) {
    * caller if it detached it). */
   hk__thread_t *t = hk__tls;
   hk__depot_flush(&heap->pool, heap == &hk__heap_main && t->live ? &t->main : NULL);
-  if (t->live) {
-    if (heap == &hk__heap_main) {
-      hk__front_flush(&t->main);
+  if (t->live && heap == &hk__heap_main) hk__front_flush(&t->main);
+  /* Every front of the heap: the caller's is flushed; other threads'
+   * large caches are taken now (the cache is the one part of a front
+   * another thread may empty, tiny/large.c), and their bins and slabs
+   * go back at each one's next allocation slow path. */
+  hk__global_lock(); /* the front lists are shared with hk_heap_destroy and thread exit */
+  for (hk__front_t *f = heap->fronts; f != NULL; f = f->hnext) {
+    if (f->thread == t) {
+      if (heap != &hk__heap_main) hk__front_flush(f);
     } else {
-      hk__global_lock(); /* the front list is shared with hk_heap_destroy */
-      for (hk__front_t *f = t->fronts; f != NULL; f = f->tnext)
-        if (f->heap == heap) hk__front_flush(f);
-      hk__global_unlock();
+      hk__front_large_flush(f);
+      atomic_store_explicit(&f->flush_req, true, memory_order_relaxed);
     }
   }
+  hk__global_unlock();
   pthread_mutex_lock(&heap->pool.lock);
   size_t mapped_after = heap->pool.mapped;
   pthread_mutex_unlock(&heap->pool.lock);
@@ -113,6 +118,16 @@ size_t hk_heap_trim(hk_heap_t *handle) {
   size_t released = flushed + hk__pool_trim(&heap->pool);
   hk__map_trim(); /* process-wide, after the pool gave back what it could */
   return released;
+}
+
+size_t hk_heaps(hk_heap_t **out, size_t max) {
+  hk__process_init();
+  size_t n = 0;
+  hk__global_lock();
+  for (hk__heap_t *h = hk__heaps(); h != NULL; h = h->next, n++)
+    if (out != NULL && n < max) out[n] = h->handle;
+  hk__global_unlock();
+  return n;
 }
 
 size_t hk_trim(void) { return hk_heap_trim(NULL); }

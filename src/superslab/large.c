@@ -202,10 +202,11 @@ static const char *not_live(const hk__slab_t *s, const void *p, const char *free
   return s->state == HK_SLAB_CACHED && p == s->start ? freed : HK_MSG_INVALID;
 }
 
-size_t hk__large_checked(const hk__slab_t *s, const void *p, const char *call) {
+size_t hk__large_checked(const hk__slab_t *s, const void *p, const char *call,
+                         const char *freed) {
   hk__pool_t *pool = s->ss->pool;
   pthread_mutex_lock(&pool->lock);
-  const char *what = not_live(s, p, HK_MSG_FREED);
+  const char *what = not_live(s, p, freed);
   size_t usable = what == NULL ? hk__large_usable(s->ss) : 0;
   pthread_mutex_unlock(&pool->lock);
   if (what != NULL) hk__fatal_invalid(call, p, what);

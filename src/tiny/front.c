@@ -263,6 +263,10 @@ static void bins_off(hk__front_t *f) {
  * blocks serves, a full one leaves the queue (detach). Then the first slab
  * that can carve serves; then the pool gives one (a PARTIAL slab first). */
 hk_noinline void *hk__front_alloc_slow(hk__front_t *f, unsigned cls) {
+  if (hk_unlikely(atomic_load_explicit(&f->flush_req, memory_order_relaxed))) {
+    atomic_store_explicit(&f->flush_req, false, memory_order_relaxed);
+    hk__front_flush(f);
+  }
   bin_switch(f, cls);
   sweep_tail(f, cls);
   for (;;) {

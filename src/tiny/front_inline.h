@@ -71,13 +71,24 @@ hk_inline void hk__bin_push(hk__slab_t *bin, hk__slab_t *s, hk__block_t *b, uint
   if (hk_unlikely(--bin->bin_until_check == 0)) hk__bin_check(bin);
 }
 
+/* Could a block of `usable` bytes hold an allocation of size bytes aligned
+ * to align? No allocation path wastes half a block above 128 bytes or its
+ * alignment (size classes are 8 per power of two, large blocks whole
+ * granules or pages, realloc keeps a block only down to half of it), so a
+ * size it could not hold, or that small, was not its size. */
+hk_inline bool hk__size_matches(size_t usable, size_t size, size_t align) {
+  return size <= usable && (size > usable / 2 || usable <= 128 || usable <= align);
+}
+
 /* Free of any pointer: owner fast path, everything else (NULL, foreign,
  * interior, remote, large, detached, unmapped, a block already carrying its
  * slab's key, i.e. probably a double free) in hk__free_slow. The pointer
  * map (see superslab/map.c) gives an owner word for any pointer, with no
  * range check and no branch; it is this thread's token only for a pointer
- * into a slab this thread owns, and only then is the slab read. */
-hk_inline void hk__free_fast(void *p, const char *call) {
+ * into a slab this thread owns, and only then is the slab read. sized: the
+ * caller says the block's size (hk_free_sized), checked against the
+ * slab's block size; else size is unused (and the test compiled out). */
+hk_inline void hk__free_any(void *p, size_t size, bool sized, const char *call) {
 #ifndef HK_CHECKED
   uintptr_t a = (uintptr_t)p;
   hk__map_pos_t e = hk__map_pos(p);
@@ -88,6 +99,7 @@ hk_inline void hk__free_fast(void *p, const char *call) {
     if (hk_unlikely((uint64_t)(a - (uintptr_t)s->fstart) * s->fmagic >= s->flimit))
       goto slow; /* not a block boundary: an interior or stray pointer */
     if (hk_unlikely(b->key == hk__slab_key(s))) goto slow; /* probably a double free */
+    if (sized && hk_unlikely(!hk__size_matches(s->block_size, size, HK_MIN_ALIGN))) goto slow;
     b->key = hk__slab_key(s);
     b->next = s->free;
     s->free = b;
@@ -97,7 +109,10 @@ hk_inline void hk__free_fast(void *p, const char *call) {
   }
 slow:
 #endif
-  hk__free_slow(p, call);
+  if (sized) hk__free_sized_slow(p, size, HK_MIN_ALIGN, call);
+  else hk__free_slow(p, call);
 }
+
+hk_inline void hk__free_fast(void *p, const char *call) { hk__free_any(p, 0, false, call); }
 
 #endif

@@ -171,6 +171,47 @@ static void test_aliases(int want_hakmem) {
   OVR_CHECK(r == 0 || r == 1);
 }
 
+/* C23's sized frees: Debian 12's glibc has none, hakmem exports both. */
+void free_sized(void *p, size_t size) __attribute__((weak));
+void free_aligned_sized(void *p, size_t alignment, size_t size) __attribute__((weak));
+
+/* glibc's introspection calls report hakmem's heaps under the preload. */
+static void test_introspection(int want_hakmem) {
+  OVR_CHECK(mallopt(M_MXFAST, 0) == 1 || !want_hakmem);
+  if (!want_hakmem) return;
+  OVR_CHECK(mallopt(12345, 1) == 1); /* unknown: accepted, as glibc does */
+  struct mallinfo2 before = mallinfo2();
+  enum { N = 1000 };
+  static void *p[N];
+  for (int i = 0; i < N; i++) OVR_CHECK((p[i] = malloc(10000)) != NULL);
+  struct mallinfo2 during = mallinfo2();
+  OVR_CHECK(during.uordblks >= before.uordblks + N * 10000);
+  OVR_CHECK(during.arena + during.hblkhd >= during.uordblks);
+  void *big = malloc((size_t)100 << 20);
+  OVR_CHECK(big != NULL);
+  OVR_CHECK(mallinfo2().hblkhd >= ((size_t)100 << 20) && mallinfo2().hblks >= 1);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  OVR_CHECK(mallinfo().uordblks > 0); /* glibc deprecates it; programs still call it */
+#pragma GCC diagnostic pop
+  free(big);
+  for (int i = 0; i < N; i++) free_sized(p[i], 10000);
+  OVR_CHECK(mallinfo2().uordblks < during.uordblks);
+  char *q = aligned_alloc(4096, 5000);
+  free_aligned_sized(q, 4096, 5000);
+  FILE *f = tmpfile();
+  OVR_CHECK(f != NULL);
+  OVR_CHECK(malloc_info(0, f) == 0);
+  OVR_CHECK(malloc_info(1, f) == EINVAL);
+  rewind(f);
+  char buf[4096];
+  size_t got = fread(buf, 1, sizeof buf - 1, f);
+  buf[got] = 0;
+  OVR_CHECK(strncmp(buf, "<malloc version=\"1\">\n<heap nr=\"0\">", 30) == 0);
+  fclose(f);
+  malloc_stats(); /* glibc's format, on stderr */
+}
+
 int main(int argc, char **argv) {
   ovr_expect_hakmem_if_asked(argc, argv);
   int want_hakmem = argc > 1 && strcmp(argv[1], "--hakmem") == 0;
@@ -181,6 +222,7 @@ int main(int argc, char **argv) {
   test_aligned_alloc();
   test_memalign_valloc();
   test_aliases(want_hakmem);
+  test_introspection(want_hakmem);
   puts("semantics ok");
   return 0;
 }
