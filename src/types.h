@@ -395,6 +395,10 @@ typedef struct hk__front_s {
    * switch bin mode on and off. */
   uint16_t nforeign[HK_NUM_CLASSES];
   uint8_t bin_idle[HK_NUM_CLASSES];
+  /* 1: a slab of the class emptied while not the head, so the thread is
+   * freeing the class down: no head is pinned until its next allocation
+   * slow path of the class (tiny/front.c, hk__slab_retire). */
+  uint8_t unpinned[HK_NUM_CLASSES];
   /* Remote frees not yet counted in the pool's remote_frees: frees into
    * bins (added at each bin check; until then in bin_foreign), and remote
    * frees this front drained. Written by its thread only (stats read it);

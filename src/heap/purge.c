@@ -62,13 +62,30 @@ static void *purger_main(void *arg) {
   setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19); /* best effort */
 #endif
   uint64_t next;
+  bool lingered = false;
   do {
     next = UINT64_MAX;
+    uint64_t linger = UINT64_MAX;
     hk__global_lock();
-    for (hk__heap_t *h = hk__heaps(); h != NULL; h = h->next)
-      if (h->pool.policy.background_purge) next = earlier(next, hk__purge_heap(h));
+    for (hk__heap_t *h = hk__heaps(); h != NULL; h = h->next) {
+      if (!h->pool.policy.background_purge) continue;
+      next = earlier(next, hk__purge_heap(h));
+      linger = earlier(linger, h->pool.policy.decommit_delay_ms);
+    }
     hk__global_unlock();
-    if (next == UINT64_MAX) hk__map_trim(); /* nothing pending: the map's idle pages too */
+    /* Nothing pending: a pass that found something to wait for, or was
+     * rung, is followed by one more a delay later before the thread
+     * sleeps until rung. A program whose slabs empty and refill all the
+     * time would otherwise ring at every emptying (the purger's pass
+     * finds them refilled), a futex wake each; lingering, its emptyings
+     * fall before the purger's plan and ring nothing. */
+    if (next == UINT64_MAX) {
+      hk__map_trim(); /* the map's idle pages too */
+      if (!lingered) next = linger;
+      lingered = !lingered;
+    } else {
+      lingered = false;
+    }
   } while (hk__purge_sleep(next));
   return NULL;
 }

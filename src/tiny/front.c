@@ -54,11 +54,11 @@ static bool bin_mode(const hk__front_t *f, unsigned cls) {
 static void set_head(hk__front_t *f, unsigned cls, hk__slab_t *s) {
   hk__slab_t *old = f->head[cls];
   if (f->pin && old != s) {
-    if (old != EMPTY) {
+    if (old != EMPTY && old->pinned) { /* retire may have unpinned it */
       old->used--;
       __atomic_store_n(&old->pinned, 0, __ATOMIC_RELAXED); /* stats read it */
     }
-    if (s != EMPTY) {
+    if (s != EMPTY && !f->unpinned[cls]) {
       s->used++;
       __atomic_store_n(&s->pinned, 1, __ATOMIC_RELAXED);
     }
@@ -267,6 +267,14 @@ hk_noinline void *hk__front_alloc_slow(hk__front_t *f, unsigned cls) {
     atomic_store_explicit(&f->flush_req, false, memory_order_relaxed);
     hk__front_flush(f);
   }
+  if (hk_unlikely(f->unpinned[cls])) { /* allocating the class again: pin its head */
+    f->unpinned[cls] = 0;
+    hk__slab_t *h = f->head[cls];
+    if (f->pin && h != EMPTY && !h->pinned) {
+      h->used++;
+      __atomic_store_n(&h->pinned, 1, __ATOMIC_RELAXED);
+    }
+  }
   bin_switch(f, cls);
   sweep_tail(f, cls);
   for (;;) {
@@ -306,10 +314,23 @@ hk_noinline void *hk__front_alloc_slow(hk__front_t *f, unsigned cls) {
 hk_noinline void hk__slab_retire(hk__slab_t *s) {
   hk__front_t *f = s->front;
   hk__pool_t *pool = &f->heap->pool;
+  hk__slab_t *head = f->head[s->cls];
   q_remove(f, s);
   s->front = NULL;
   hk__slab_set_owner(s, 0, false);
   hk__pool_give_back(pool, s);
+  /* Another slab of the class emptied: the thread is freeing more than it
+   * allocates (the end of a burst), not toggling one block, so the head
+   * loses its pin and goes back too once it empties, and so does any head
+   * after it until the thread allocates the class again. Else it would
+   * keep a whole slab of free blocks, its pages resident, for as long as
+   * the thread lives, out of reach of trim and purge by other threads. */
+  if (head == s || !f->pin) return;
+  f->unpinned[s->cls] = 1;
+  if (head->pinned) {
+    __atomic_store_n(&head->pinned, 0, __ATOMIC_RELAXED);
+    if (--head->used == 0) hk__slab_retire(head);
+  }
 }
 
 /* Hand every bin's blocks home and every owned slab back to the pool
