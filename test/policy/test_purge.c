@@ -88,7 +88,7 @@ static void test_empty_superslab_decommitted_on_time(void **state) {
   assert_int_equal(stats_of(h).superslabs_decommitted, 0);
 
   atomic_store(&fake_now, 1300);
-  WAIT_FOR(h, superslabs_decommitted, ==, 2, 3000);
+  WAIT_FOR(h, superslabs_decommitted, ==, 2, 10000);
   hk_stats_t st = stats_of(h);
   assert_int_equal(st.superslabs_decommitted, 2);
   assert_true(f.fo.n_advice >= 2);
@@ -123,7 +123,7 @@ static void test_large_runs_decay_on_time(void **state) {
   atomic_store(&fake_now, 5100);
   sleep_ms(300);
   atomic_store(&fake_now, 5200);
-  WAIT_FOR(h, large_retained_bytes, ==, 0, 3000);
+  WAIT_FOR(h, large_retained_bytes, ==, 0, 10000);
   hk_stats_t st = stats_of(h);
   print_message("retained %zu of %zu\n", st.large_retained_bytes, kept);
   assert_int_equal(st.large_retained_bytes, 0);
@@ -147,7 +147,7 @@ static void test_free_slabs_decommitted_on_time(void **state) {
   free_n(blk + 1, per - 1); /* blk[0] keeps the SuperSlab in use */
   size_t committed = stats_of(h).committed_bytes;
   atomic_store(&fake_now, 9200);
-  WAIT_FOR(h, committed_bytes, <, committed - 16 * MIB, 3000);
+  WAIT_FOR(h, committed_bytes, <, committed - 16 * MIB, 10000);
   assert_true(stats_of(h).committed_bytes < committed - 16 * MIB);
   hk_free(blk[0]);
   free(blk);
