@@ -417,9 +417,12 @@ void hk__slab_place(hk__slab_t *s, hk__front_t *f);
 /* ---- tiny/free.c ------------------------------------------------------------------- */
 bool hk__block_is_free(const hk__slab_t *s, const void *p);
 void hk__free_slow(void *p, const char *call);
+/* The usable size of live block p (not NULL) and its record in *slab;
+ * aborts (call's message) on a pointer that is no live block, `freed` for
+ * a freed one. */
+size_t hk__block_usable(const void *p, const char *call, hk__slab_t **slab, const char *freed);
 /* hk_free_sized's and hk_free_aligned_sized's checks, then the free: a size
- * (or alignment) the block cannot have been allocated with aborts
- * (heap/api.c). */
+ * (or alignment) the block cannot have been allocated with aborts. */
 void hk__free_sized_slow(void *p, size_t size, size_t align, const char *call);
 
 /* ---- heap/init.c: process start-up, the allocation slow paths -------------------- */
@@ -440,11 +443,7 @@ uint64_t hk__purge_heap(hk__heap_t *heap); /* one pass (global lock): ms to the 
 bool hk__purger_running(void);
 void hk__purger_after_fork(void);
 /* In a fork's child that needs it: started again (slow paths call poll). */
-bool hk__purger_restart_due(void);
-void hk__purger_restart(void);
-hk_inline void hk__purger_poll(void) {
-  if (hk_unlikely(hk__purger_restart_due())) hk__purger_restart();
-}
+void hk__purger_poll(void);
 
 /* ---- heap/handle.c: heap handles -------------------------------------------------- */
 /* The heap a handle names (NULL: the default heap); a handle of no live

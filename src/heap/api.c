@@ -28,37 +28,10 @@ static void *calloc_in(hk__heap_t *heap, size_t n, size_t size) {
 
 void *hk_calloc(size_t n, size_t size) { return calloc_in(&hk__heap_main, n, size); }
 
-/* Usable size of block p (not NULL), and its slab record in *slab;
- * aborts on a pointer that is no live block (a freed one: `freed`). */
-static size_t usable_checked(const void *p, const char *call, hk__slab_t **slab,
-                             const char *freed) {
-  hk__slab_t *s = *slab = hk__map_slab(p);
-  if (s == NULL) hk__fatal_invalid(call, p, HK_MSG_INVALID);
-  if (s->flags & HK_SLAB_LARGE_BLOCK) return hk__large_checked(s, p, call, freed);
-  const uint8_t *bp = p;
-  if (bp < s->start || bp >= s->end ||
-      !hk__slab_is_block(s, bp, __atomic_load_n(&s->div_limit, __ATOMIC_RELAXED)))
-    hk__fatal_invalid(call, p, HK_MSG_INVALID);
-  if (hk__block_is_free(s, p)) hk__fatal_invalid(call, p, freed);
-  return s->block_size;
-}
-
 size_t hk_usable_size(const void *p) {
   if (p == NULL) return 0;
   hk__slab_t *s;
-  return usable_checked(p, "usable_size", &s, HK_MSG_FREED);
-}
-
-/* Sized free: NULL and a size of a live block free it; anything else is
- * misuse (the pointer checks first, so an invalid or freed pointer is
- * reported as such). */
-hk_noinline void hk__free_sized_slow(void *p, size_t size, size_t align, const char *call) {
-  if (p == NULL) return;
-  hk__slab_t *s;
-  size_t usable = usable_checked(p, call, &s, HK_MSG_DOUBLE_FREE);
-  if (((uintptr_t)p & (align - 1)) != 0 || !hk__size_matches(usable, size, align))
-    hk__fatal_invalid(call, p, HK_MSG_SIZE);
-  hk__free_fast(p, call);
+  return hk__block_usable(p, "usable_size", &s, HK_MSG_FREED);
 }
 
 void hk_free_sized(void *p, size_t size) { hk__free_any(p, size, true, "free_sized"); }
@@ -83,7 +56,7 @@ static void *realloc_in(hk__heap_t *heap, void *p, size_t size) {
     return f != NULL ? hk__malloc_in(f, heap, size) : NULL;
   }
   hk__slab_t *s;
-  size_t usable = usable_checked(p, "realloc", &s, HK_MSG_FREED);
+  size_t usable = hk__block_usable(p, "realloc", &s, HK_MSG_FREED);
   if (size == 0) { /* glibc: free and return NULL */
     hk__free_fast(p, "realloc");
     return NULL;

@@ -134,15 +134,14 @@ bool hk__purger_running(void) {
   return r;
 }
 
-hk_noinline void hk__purger_restart(void) {
+void hk__purger_poll(void) {
+  if (hk_likely(!atomic_load_explicit(&restart, memory_order_relaxed))) return;
   /* Cleared first: pthread_create may allocate, which comes back here. */
   if (!atomic_exchange(&restart, false)) return;
   pthread_mutex_lock(&life_lock);
   if (users > 0 && !running) start();
   pthread_mutex_unlock(&life_lock);
 }
-
-bool hk__purger_restart_due(void) { return atomic_load_explicit(&restart, memory_order_relaxed); }
 
 void hk__purger_after_fork(void) {
   pthread_mutex_init(&life_lock, NULL);

@@ -155,3 +155,25 @@ hk_noinline void hk__free_slow(void *p, const char *call) {
   }
   free_general(p, call, s);
 }
+
+size_t hk__block_usable(const void *p, const char *call, hk__slab_t **slab, const char *freed) {
+  hk__slab_t *s = *slab = hk__map_slab(p);
+  if (s == NULL) hk__fatal_invalid(call, p, HK_MSG_INVALID);
+  if (s->flags & HK_SLAB_LARGE_BLOCK) return hk__large_checked(s, p, call, freed);
+  const uint8_t *bp = p;
+  if (bp < s->start || bp >= s->end || !is_block(s, p)) hk__fatal_invalid(call, p, HK_MSG_INVALID);
+  if (hk__block_is_free(s, p)) hk__fatal_invalid(call, p, freed);
+  return s->block_size;
+}
+
+/* Sized free: NULL and the size of a live block free it; anything else is
+ * misuse (the pointer is checked first, so an invalid or freed pointer is
+ * reported as such). */
+hk_noinline void hk__free_sized_slow(void *p, size_t size, size_t align, const char *call) {
+  if (p == NULL) return;
+  hk__slab_t *s;
+  size_t usable = hk__block_usable(p, call, &s, HK_MSG_DOUBLE_FREE);
+  if (((uintptr_t)p & (align - 1)) != 0 || !hk__size_matches(usable, size, align))
+    hk__fatal_invalid(call, p, HK_MSG_SIZE);
+  hk__free_slow(p, call);
+}
