@@ -63,6 +63,7 @@ static long long config_value(const hk_heap_config_t *cfg, const char *field) {
   if (strcmp(field, "region_cache_max_bytes") == 0) return (long long)cfg->region_cache_max_bytes;
   if (strcmp(field, "large_decay_ms") == 0) return cfg->large_decay_ms;
   if (strcmp(field, "max_bytes") == 0) return (long long)cfg->max_bytes;
+  if (strcmp(field, "background_purge") == 0) return cfg->background_purge;
   if (strncmp(field, "fronts keep last empty slab", 27) == 0) return keeps_last_slab(cfg);
   fail_msg("docs/policies.md: the defaults table has a row the test does not know: %s", field);
   return -1;
