@@ -126,10 +126,11 @@ HK_API size_t hk_usable_size(const void *p);
 HK_API void hk_free_sized(void *p, size_t size);
 HK_API void hk_free_aligned_sized(void *p, size_t alignment, size_t size);
 
-/* The usable size hk_malloc(size) gets (at least: a reused large block
- * may be bigger), like jemalloc's nallocx; 0 if size is above PTRDIFF_MAX.
- * 16 B steps up to 128 B, then 8 classes per power of two up to 64 KiB,
- * 64 KiB granules up to 64 MiB, OS pages above. */
+/* The usable size hk_malloc(size) gets, like jemalloc's nallocx; 0 if
+ * size is above PTRDIFF_MAX. Exact up to HK_MID_MAX (16 B steps up to
+ * 128 B, then 8 classes per power of two up to 64 KiB); above, the least
+ * a large block gets (whole OS pages): one placed in a large area gets
+ * whole 64 KiB granules, a reused one may be bigger still. */
 HK_API size_t hk_good_size(size_t size);
 
 /* ---- heaps ---------------------------------------------------------------- */

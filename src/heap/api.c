@@ -46,7 +46,8 @@ void hk_free_aligned_sized(void *p, size_t alignment, size_t size) {
 size_t hk_good_size(size_t size) {
   if (size <= HK_MID_MAX) return hk__class_size[hk__size_class(size == 0 ? 1 : size)];
   if (size > (size_t)PTRDIFF_MAX) return 0;
-  if (size <= HK_AREA_BLOCK_MAX) return (size + HK_GRANULE - 1) & ~(HK_GRANULE - 1);
+  /* What a mapping of its own gives: the least a large block gets (one in
+   * a large area gets whole granules, more). */
   return hk__os_page_up(HK_LARGE_OFFSET + size) - HK_LARGE_OFFSET;
 }
 

@@ -2,7 +2,9 @@
  * from malloc: the allocator must not recurse into itself. Records are
  * power-of-two sized (256 B .. 16 KiB), carved from 64 KiB mappings and kept
  * on free lists for reuse; the number alive is bounded by live threads and
- * heaps, so the memory is never returned. */
+ * heaps, so the memory is never returned. A record never handed out is
+ * still the mapping's zeros but for its two list words (its key says so),
+ * so only a reused one is cleared whole. */
 #include "internal.h"
 
 #include <string.h>
@@ -34,6 +36,7 @@ void *hk__meta_alloc(size_t size) {
       for (size_t off = META_CHUNK; off >= rsize; off -= rsize) {
         hk__block_t *nb = (hk__block_t *)(chunk + off - rsize);
         nb->next = meta_bins[b];
+        nb->key = 1; /* fresh: zero past the list words */
         meta_bins[b] = nb;
       }
       blk = meta_bins[b];
@@ -41,7 +44,10 @@ void *hk__meta_alloc(size_t size) {
   }
   if (blk != NULL) meta_bins[b] = blk->next;
   pthread_mutex_unlock(&meta_lock);
-  if (blk != NULL) memset(blk, 0, rsize);
+  if (blk != NULL) {
+    if (blk->key == 1) memset(blk, 0, sizeof *blk);
+    else memset(blk, 0, rsize);
+  }
   return blk;
 }
 
@@ -50,6 +56,7 @@ void hk__meta_free(void *p, size_t size) {
   unsigned b = bin_of(size);
   pthread_mutex_lock(&meta_lock);
   hk__block_t *blk = p;
+  blk->key = 0; /* used: cleared whole when handed out again */
   blk->next = meta_bins[b];
   meta_bins[b] = blk;
   pthread_mutex_unlock(&meta_lock);
