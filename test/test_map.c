@@ -201,6 +201,7 @@ static hk_heap_t *fixed_heap(uintptr_t *cursor) {
   hk_os_hooks_t hooks = {fixed_map, hook_unmap, hook_advise, cursor, NULL}; /* copied by create */
   hk_heap_config_t cfg;
   hk_heap_config_init(&cfg);
+  cfg.background_purge = 0; /* see plain_heap */
   cfg.os_hooks = &hooks;
   return hk_heap_create(&cfg);
 }
@@ -357,6 +358,7 @@ static void test_top_of_address_space(void **state) {
   static const hk_os_hooks_t hooks = {top_map, hook_unmap, hook_advise, NULL, NULL};
   hk_heap_config_t cfg;
   hk_heap_config_init(&cfg);
+  cfg.background_purge = 0; /* see plain_heap */
   cfg.os_hooks = &hooks;
   hk_heap_t *h = hk_heap_create(&cfg);
   assert_non_null(h);
@@ -442,6 +444,7 @@ static void test_chunk_race(void **state) {
 static void die_destroyed_lean(void) {
   hk_heap_config_t cfg;
   hk_heap_config_preset(&cfg, HK_PROFILE_LEAN);
+  cfg.background_purge = 0; /* see plain_heap */
   hk_heap_t *h = hk_heap_create(&cfg);
   void *p = hk_heap_malloc(h, g_size);
   hk_heap_destroy(h);
