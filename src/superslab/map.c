@@ -106,8 +106,10 @@ static void map_init_once(void) {
    * constructor). Every process pays this loop once. */
   typedef uintptr_t eight_t __attribute__((vector_size(8 * sizeof(uintptr_t))));
   const uintptr_t step = (uintptr_t)1 << HK_MAP_CHUNK_SHIFT << 3; /* top_value(z, i) - top_value(z, i + 1) */
-  eight_t v, by8;
-  for (unsigned k = 0; k < 8; k++) v[k] = (uintptr_t)top_value(z, k), by8[k] = 8 * step;
+  const uintptr_t b = (uintptr_t)z;
+  eight_t v = {b, b - step, b - 2 * step, b - 3 * step, b - 4 * step, b - 5 * step, b - 6 * step,
+               b - 7 * step};
+  const eight_t by8 = {8 * step, 8 * step, 8 * step, 8 * step, 8 * step, 8 * step, 8 * step, 8 * step};
   _Static_assert(HK_MAP_TOP % 8 == 0, "whole groups of eight");
   for (size_t i = 0; i < HK_MAP_TOP; i += 8, v -= by8) memcpy(&hk__map_top[i], &v, sizeof v);
   atomic_thread_fence(memory_order_release);
