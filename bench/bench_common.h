@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef BENCH_HK
 #include <hakmem/hakmem.h>
@@ -99,7 +100,7 @@ static inline long bench_cur_rss_kb(void) {
   if (!f) return -1;
   if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = -1;
   fclose(f);
-  return rss < 0 ? -1 : rss * 4; /* 4 KiB pages on x86-64 */
+  return rss < 0 ? -1 : rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
 /* Strict unsigned parse: a typo must not silently become 0. */

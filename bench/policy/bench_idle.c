@@ -9,6 +9,8 @@
  *   allocated by 2 threads, all freed; then every thread sleeps. */
 #include <hakmem/hakmem.h>
 
+#include "../bench_common.h" /* xorshift32, bench_cur_rss_kb */
+
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,27 +24,14 @@
 static size_t g_burst = 256 * MIB;
 
 static size_t rss_now(void) {
-  FILE *f = fopen("/proc/self/statm", "r");
-  unsigned long size = 0, res = 0;
-  if (f != NULL) {
-    if (fscanf(f, "%lu %lu", &size, &res) != 2) res = 0;
-    fclose(f);
-  }
-  return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
+  long kb = bench_cur_rss_kb();
+  return kb < 0 ? 0 : (size_t)kb << 10;
 }
 
 static void sleep_ms(unsigned ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   while (nanosleep(&ts, &ts) != 0) {
   }
-}
-
-static uint32_t xorshift32(uint32_t *s) {
-  uint32_t x = *s;
-  x ^= x << 13;
-  x ^= x >> 17;
-  x ^= x << 5;
-  return *s = x;
 }
 
 /* ---- a burst, then sleep ------------------------------------------------------ */
