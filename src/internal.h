@@ -43,6 +43,12 @@ void *hk__os_remap(hk__os_t *os, void *p, size_t old_size, size_t new_size, size
                    bool (*prepare)(const void *to));
 bool hk__os_dontdump(void *p, size_t size); /* left out of core files (best effort) */
 bool hk__os_dump(void *p, size_t size);     /* back in them */
+/* Every thread of the process that is running has passed a full memory
+ * barrier when this returns true. With it a hot path may order its store
+ * before a later load by a compiler barrier alone, and the rare other side
+ * pays (tiny/large.c). false: the kernel has no such call (Linux < 4.14,
+ * or a seccomp filter refuses it). */
+bool hk__os_fence_threads(void);
 
 /* ---- os/diag.c: "hakmem: <call>(): <what> <p>" on stderr, then abort. ------- */
 _Noreturn __attribute__((noreturn)) void hk__fatal_invalid(const char *call, const void *p,
@@ -299,11 +305,14 @@ void hk__large_trim(hk__pool_t *pool);
 void hk__large_release_aged(hk__pool_t *pool, hk__ss_t *const *v, unsigned n);
 
 /* ---- tiny/large.c: a thread's freed large blocks, per front ----------------------- */
-/* free: true if p (live, record s) went into the caller's cache; false:
- * the caller frees it the locked way (which also diagnoses). */
-bool hk__front_large_free(hk__slab_t *s, const void *p);
+/* The owner's use and the fast hits are in tiny/front_inline.h. */
+void hk__lc_wait(hk__front_t *f);          /* another thread claims the cache: wait */
+/* free of live area block s (its start) into f's cache, room made (the
+ * older half to the pool); false: f keeps no block that big. */
+bool hk__front_large_free(hk__front_t *f, hk__slab_t *s);
 void *hk__front_large_alloc(hk__front_t *f, size_t size, bool zero); /* NULL: no fit */
 void hk__front_large_flush(hk__front_t *f); /* every cached block to the pool */
+void hk__front_large_flush_other(hk__front_t *f); /* same, by another thread (global lock) */
 void hk__front_large_drop(hk__front_t *f);  /* forgotten: the heap is being destroyed */
 size_t hk__front_large_cap(const hk__policy_t *pol); /* a front's cache bytes (f->lc_cap) */
 /* The purger (global lock): f's cache, if unused for the decay delay, goes
@@ -433,6 +442,8 @@ hk__heap_t *hk__heaps(void);                       /* its head (global lock) */
  * sets up the process and the thread on a thread's first allocation. */
 void *hk__malloc_slow(hk__front_t *f, unsigned cls);
 void *hk__alloc_large(hk__heap_t *heap, size_t size, size_t align, bool zero);
+/* The same for malloc (align 0, not zeroed), f the thread's front for heap. */
+void *hk__malloc_large(hk__front_t *f, hk__heap_t *heap, size_t size);
 
 /* ---- heap/purge.c: the purger thread ----------------------------------------------- */
 /* create/destroy of a heap with background_purge: the thread starts with

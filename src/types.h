@@ -415,11 +415,13 @@ typedef struct hk__front_s {
   _Atomic uint32_t lc_n;
   _Atomic size_t lc_bytes;
   size_t lc_cap;                   /* its byte bound, from the heap's policy */
-  /* The cache is its thread's except while the purger holds lc_busy
-   * (tiny/large.c): the thread takes it for each use, the purger only
-   * tries. lc_ops counts uses; the purger's view: the count it saw last
-   * and when it changed (global lock). */
+  size_t lc_block_max;             /* the biggest block it keeps (0: none) */
+  /* The cache is its thread's, which sets lc_busy for each use, except
+   * while another thread holds lc_claim (tiny/large.c). lc_ops counts
+   * uses; the purger's view: the count it saw last and when it changed
+   * (global lock). */
   _Atomic bool lc_busy;
+  _Atomic bool lc_claim;
   /* Set by hk_heap_trim in another thread: this thread flushes the front
    * (bins home, slabs back) at its next allocation slow path. */
   _Atomic bool flush_req;

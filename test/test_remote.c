@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 /* ---- a bounded single-producer/single-consumer queue -------------------------- */
 #define QCAP 1024u
@@ -569,6 +570,83 @@ static void test_large_freed_elsewhere(void **state) {
   free(q);
 }
 
+/* ---- another thread empties a thread's large cache while it is in use ---------- */
+/* Workers churn large blocks of a heap in bursts with short pauses, each
+ * block filled with its owner's pattern and checked before its free; the
+ * main thread trims the heap over and over (taking the workers' caches)
+ * while the purger takes the caches it finds idle for the heap's short
+ * decay delay. A block handed out twice, or reused while cached, breaks a
+ * pattern; at the end the stats are exact. */
+#define CLAIM_WORKERS 2
+#define CLAIM_ROUNDS 300
+
+typedef struct {
+  hk_heap_t *heap;
+  unsigned id;
+  _Atomic unsigned *finished;
+} claim_arg_t;
+
+static void *claim_worker(void *arg) {
+  claim_arg_t *a = arg;
+  void *held[4] = {0};
+  size_t held_n[4] = {0};
+  uint64_t seed[4] = {0}, next = (uint64_t)a->id << 32;
+  for (unsigned r = 0; r < CLAIM_ROUNDS; r++) {
+    for (unsigned i = 0; i < 64; i++) {
+      unsigned k = i % 4;
+      if (held[k] != NULL) {
+        if (!hkt_check(held[k], 64, seed[k]) ||
+            !hkt_check((char *)held[k] + held_n[k] - 64, 64, ~seed[k]))
+          abort();
+        hk_free(held[k]);
+      }
+      size_t n = (size_t)(65 + (i * 37 + r * 11) % 400) << 10; /* 65 KiB .. 464 KiB */
+      unsigned char *p = hk_heap_malloc(a->heap, n);
+      if (p == NULL) abort();
+      seed[k] = next++;
+      hkt_fill(p, 64, seed[k]);
+      hkt_fill(p + n - 64, 64, ~seed[k]);
+      held[k] = p;
+      held_n[k] = n;
+    }
+    if (r % 16 == 0) usleep(3000); /* idle past the decay delay now and then */
+  }
+  for (unsigned k = 0; k < 4; k++) hk_free(held[k]);
+  atomic_fetch_add(a->finished, 1);
+  return NULL;
+}
+
+static void test_large_cache_claimed_while_in_use(void **state) {
+  HKT_UNUSED(state);
+  hk_heap_config_t cfg;
+  hk_heap_config_preset(&cfg, HK_PROFILE_BALANCED);
+  cfg.background_purge = 1;
+  cfg.large_decay_ms = 1;
+  hk_heap_t *h = hk_heap_create(&cfg);
+  assert_non_null(h);
+  _Atomic unsigned finished = 0;
+  pthread_t t[CLAIM_WORKERS];
+  claim_arg_t a[CLAIM_WORKERS];
+  for (unsigned i = 0; i < CLAIM_WORKERS; i++) {
+    a[i] = (claim_arg_t){h, i + 1, &finished};
+    assert_int_equal(pthread_create(&t[i], NULL, claim_worker, &a[i]), 0);
+  }
+  unsigned trims = 0;
+  while (atomic_load(&finished) < CLAIM_WORKERS) {
+    hk_heap_trim(h);
+    trims++;
+  }
+  for (unsigned i = 0; i < CLAIM_WORKERS; i++) pthread_join(t[i], NULL);
+  print_message("%u trims\n", trims);
+  assert_true(trims > 0);
+  hk_stats_t st = hkt_stats(h);
+  assert_int_equal(st.large_blocks, 0);
+  assert_int_equal(st.live_bytes, 0);
+  hk_heap_trim(h);
+  assert_int_equal(hkt_stats(h).large_retained_bytes, 0);
+  hk_heap_destroy(h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_prodcons_shadow),
@@ -578,6 +656,7 @@ int main(void) {
       cmocka_unit_test(test_free_only_consumer_rss),
       cmocka_unit_test(test_window_freed_elsewhere_rss),
       cmocka_unit_test(test_large_freed_elsewhere),
+      cmocka_unit_test(test_large_cache_claimed_while_in_use),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,7 +34,7 @@ hk_inline void *hk__malloc_in(hk__front_t *f, hk__heap_t *heap, size_t size) {
     return hk__malloc_slow(f, hk__small_class[(size + 15) >> 4]);
   }
   if (size <= HK_MID_MAX) return hk__malloc_cls(f, hk__mid_class(size));
-  return hk__alloc_large(heap, size, 0, false);
+  return hk__malloc_large(f, heap, size);
 }
 
 /* hk_malloc: the default heap's front is embedded in the thread record. */

@@ -103,7 +103,7 @@ size_t hk_heap_trim(hk_heap_t *handle) {
     if (f->thread == t) {
       if (heap != &hk__heap_main) hk__front_flush(f);
     } else {
-      hk__front_large_flush(f);
+      hk__front_large_flush_other(f);
       atomic_store_explicit(&f->flush_req, true, memory_order_relaxed);
     }
   }

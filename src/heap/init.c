@@ -88,16 +88,42 @@ hk_noinline void *hk__malloc_slow(hk__front_t *f, unsigned cls) {
   return hk__front_alloc_slow(f, cls);
 }
 
-hk_noinline void *hk__alloc_large(hk__heap_t *heap, size_t size, size_t align, bool zero) {
+/* A large block not in the thread's newest cache entry. */
+static hk_noinline void *alloc_large_slow(hk__heap_t *heap, size_t size, size_t align, bool zero) {
+  bool cacheable = align <= HK_GRANULE && size <= HK_AREA_BLOCK_MAX;
+  hk__front_t *f = cacheable ? hk__front_at_hand(heap) : NULL;
+  if (f != NULL && f->heap != NULL) {
+    void *p = hk__front_large_alloc(f, size, zero);
+    if (p != NULL) return p;
+  } else {
+    f = NULL;
+  }
   hk__process_init();
   hk__purger_poll();
-  /* The thread's cache of freed large blocks first: set the thread up if
-   * this is its first allocation (NULL: no memory for it; the pool then). */
-  if (align <= HK_GRANULE && size <= HK_AREA_BLOCK_MAX &&
-      (hk__tls->live || hk__thread_init() != NULL)) {
-    hk__front_t *f = hk__front_of(heap);
+  /* No front at hand: set the thread up if this is its first allocation
+   * (NULL: no memory for it; the pool then). */
+  if (cacheable && f == NULL && (hk__tls->live || hk__thread_init() != NULL)) {
+    f = hk__front_of(heap);
     void *p = f != NULL ? hk__front_large_alloc(f, size, zero) : NULL;
     if (p != NULL) return p;
   }
   return hk__large_alloc(&heap->pool, size, align, zero);
+}
+
+void *hk__alloc_large(hk__heap_t *heap, size_t size, size_t align, bool zero) {
+  hk__front_t *f = hk__front_at_hand(heap);
+  if (align <= HK_GRANULE && f != NULL) {
+    void *p = hk__front_large_pop(f, size);
+    if (p != NULL) return zero ? memset(p, 0, size) : p;
+  }
+  return alloc_large_slow(heap, size, align, zero);
+}
+
+/* malloc's large path: f (heap's front of the calling thread, maybe the
+ * empty record's) first, before any set-up call; a front with a block
+ * cached belongs to a thread set up already. */
+hk_noinline void *hk__malloc_large(hk__front_t *f, hk__heap_t *heap, size_t size) {
+  void *p = hk__front_large_pop(f, size);
+  if (hk_likely(p != NULL)) return p;
+  return alloc_large_slow(heap, size, 0, false);
 }

@@ -1,4 +1,4 @@
-/* The only file that calls mmap, munmap and madvise (see the contract in
+/* The only file that calls mmap, munmap, madvise and membarrier (see the contract in
  * internal.h). Each heap's pool owns an hk__os_t, so every OS call is
  * counted for the heap that made it, and tests can inject hooks. */
 #include "internal.h"
@@ -7,8 +7,10 @@
 #ifdef HK_ASAN
 #include <sanitizer/asan_interface.h>
 #endif
+#include <linux/membarrier.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -207,4 +209,24 @@ uint64_t hk__os_now_ms(const hk__os_t *os) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* vDSO: no syscall */
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* membarrier's private expedited command: the kernel interrupts every CPU
+ * that runs a thread of the process, so each of them has passed a full
+ * barrier when the call returns. The first use registers the process (a
+ * fork child inherits it; EPERM, should it not, registers again). */
+static _Atomic int fence_state; /* 0: not asked yet, 1: registered, -1: unavailable */
+
+static bool fence_register(void) {
+  bool ok = syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+  atomic_store_explicit(&fence_state, ok ? 1 : -1, memory_order_relaxed);
+  return ok;
+}
+
+bool hk__os_fence_threads(void) {
+  int st = atomic_load_explicit(&fence_state, memory_order_relaxed);
+  if (st < 0 || (st == 0 && !fence_register())) return false;
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return true;
+  return errno == EPERM && fence_register() &&
+         syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0;
 }

@@ -93,15 +93,29 @@ hk_inline bool is_block(const hk__slab_t *s, const void *p) {
   return hk__slab_is_block(s, p, __atomic_load_n(&s->div_limit, __ATOMIC_RELAXED));
 }
 
-/* Everything but the owner fast path's push, general case: the caller
- * found no bin of the default heap for s, p's slab record in the map
- * (NULL: hakmem has nothing at p). */
-static hk_noinline void free_general(void *p, const char *call, hk__slab_t *s) {
-  if (s == NULL) hk__fatal_invalid(call, p, HK_MSG_INVALID);
-  if (s->flags & HK_SLAB_LARGE_BLOCK) {
-    if (!hk__front_large_free(s, p)) hk__large_free(s, p, call);
+/* A large block: a live one of an area goes to the freeing thread's cache
+ * for the heap, if it has one at hand; the pool takes the rest (and
+ * diagnoses). The hit is a leaf that needs no callee-saved register; the
+ * rest are tail calls. */
+static hk_noinline void free_cached_slow(hk__front_t *f, hk__slab_t *s) {
+  if (!hk__front_large_free(f, s)) hk__large_free(s, s->start, "free");
+}
+
+static hk_noinline void free_large(void *p, const char *call, hk__slab_t *s) {
+  hk__front_t *f;
+  if (p != s->start || s->state != HK_SLAB_LARGE || s->ss->area == NULL ||
+      (f = hk__front_at_hand(s->ss->pool->owner_heap)) == NULL) {
+    hk__large_free(s, p, call);
     return;
   }
+  if (!hk__front_large_push(f, s)) free_cached_slow(f, s);
+}
+
+/* Everything but the owner fast path's push, general case: the caller
+ * found no bin of the default heap for s, p's slab record in the map
+ * (NULL: hakmem has nothing at p; never a large block's). */
+static hk_noinline void free_general(void *p, const char *call, hk__slab_t *s) {
+  if (s == NULL) hk__fatal_invalid(call, p, HK_MSG_INVALID);
   uintptr_t owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
   if (!is_block(s, p)) hk__fatal_invalid(call, p, HK_MSG_INVALID);
   hk__block_t *b = p;
@@ -129,15 +143,11 @@ static hk_noinline void free_general(void *p, const char *call, hk__slab_t *s) {
   free_foreign(s, b, f, owner);
 }
 
-/* Everything but an owner's free in slab mode. The common case first: a
- * class of the default heap in bin mode, whose every free (the thread's
- * own blocks and others') joins the bin, with the slab found in the
- * pointer map, one test of the block and no call. A LARGE record is not
- * flagged as the default heap's (and has class 0: the bin lookup stays in
- * bounds). */
-hk_noinline void hk__free_slow(void *p, const char *call) {
-  if (p == NULL) return; /* first: before initialisation only NULL's entry is readable */
-  hk__slab_t *s = hk__map_slab(p);
+/* Everything but an owner's free in slab mode, for all but large blocks.
+ * The common case first: a class of the default heap in bin mode, whose
+ * every free (the thread's own blocks and others') joins the bin, with
+ * the slab found in the pointer map, one test of the block and no call. */
+static hk_noinline void free_small(void *p, const char *call, hk__slab_t *s) {
   if (hk_likely(s != NULL)) {
     hk__slab_t *bin = hk__tls->main.cur[s->cls];
     if (hk_likely(bin->state == HK_SLAB_BIN) && hk_likely(s->flags & HK_SLAB_DEFAULT_HEAP)) {
@@ -154,6 +164,14 @@ hk_noinline void hk__free_slow(void *p, const char *call) {
     }
   }
   free_general(p, call, s);
+}
+
+/* A dispatch with no frame of its own: large blocks, then the rest. */
+hk_noinline void hk__free_slow(void *p, const char *call) {
+  if (p == NULL) return; /* first: before initialisation only NULL's entry is readable */
+  hk__slab_t *s = hk__map_slab(p);
+  if (s != NULL && (s->flags & HK_SLAB_LARGE_BLOCK)) free_large(p, call, s);
+  else free_small(p, call, s);
 }
 
 size_t hk__block_usable(const void *p, const char *call, hk__slab_t **slab, const char *freed) {

@@ -89,6 +89,7 @@ void hk__front_init(hk__front_t *f, hk__heap_t *heap, hk__thread_t *t) {
   f->thread = t;
   f->pin = heap->pool.policy.keep_one_slab;
   f->lc_cap = hk__front_large_cap(&heap->pool.policy);
+  f->lc_block_max = f->lc_cap < HK_LCACHE_BLOCK_MAX ? f->lc_cap : HK_LCACHE_BLOCK_MAX;
 }
 
 /* The front's memory besides the record itself (its bins). */

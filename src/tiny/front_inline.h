@@ -71,6 +71,83 @@ hk_inline void hk__bin_push(hk__slab_t *bin, hk__slab_t *s, hk__block_t *b, uint
   if (hk_unlikely(--bin->bin_until_check == 0)) hk__bin_check(bin);
 }
 
+/* The calling thread's front for heap if it has one at hand (the default
+ * heap's, or the user heap it used last), else NULL. Before the thread is
+ * set up that is the empty record's front, which has no heap. */
+hk_inline hk__front_t *hk__front_at_hand(hk__heap_t *heap) {
+  hk__thread_t *t = hk__tls;
+  if (heap == &hk__heap_main) return &t->main;
+  return atomic_load_explicit(&t->last_heap, memory_order_relaxed) == heap->handle ? t->last_front
+                                                                                   : NULL;
+}
+
+/* A thread's use of its front's large-block cache (tiny/large.c): lc_busy
+ * set, then lc_claim read, ordered for the CPU by the claiming thread's
+ * fence. hk__lc_use waits out a claim; hk__lc_try, for the hits below,
+ * gives up at once (the caller's slow path waits). */
+hk_inline bool hk__lc_try(hk__front_t *f) {
+  atomic_store_explicit(&f->lc_busy, true, memory_order_relaxed);
+  atomic_signal_fence(memory_order_seq_cst);
+  if (hk_unlikely(atomic_load_explicit(&f->lc_claim, memory_order_acquire))) {
+    atomic_store_explicit(&f->lc_busy, false, memory_order_release);
+    return false;
+  }
+  f->lc_ops++;
+  return true;
+}
+hk_inline void hk__lc_use(hk__front_t *f) {
+  atomic_store_explicit(&f->lc_busy, true, memory_order_relaxed);
+  atomic_signal_fence(memory_order_seq_cst);
+  if (hk_unlikely(atomic_load_explicit(&f->lc_claim, memory_order_acquire))) hk__lc_wait(f);
+  f->lc_ops++;
+}
+hk_inline void hk__lc_done(hk__front_t *f) {
+  atomic_store_explicit(&f->lc_busy, false, memory_order_release);
+}
+
+/* The large malloc's hit: f's newest cached block if it serves size, else
+ * NULL (hk__front_large_alloc looks further). The empty thread's front,
+ * with nothing cached, is only read. */
+hk_inline void *hk__front_large_pop(hk__front_t *f, size_t size) {
+  if (atomic_load_explicit(&f->lc_n, memory_order_relaxed) == 0 || !hk__lc_try(f)) return NULL;
+  void *p = NULL;
+  uint32_t n = atomic_load_explicit(&f->lc_n, memory_order_relaxed);
+  if (hk_likely(n > 0)) {
+    hk__ss_t *ss = f->lcache[n - 1];
+    size_t usable = ss->map_size; /* an area block's run */
+    if (hk_likely(hk__large_fits(usable, size))) {
+      atomic_store_explicit(&f->lc_n, n - 1, memory_order_relaxed);
+      atomic_store_explicit(&f->lc_bytes,
+                            atomic_load_explicit(&f->lc_bytes, memory_order_relaxed) - usable,
+                            memory_order_relaxed);
+      ss->slabs[0].state = HK_SLAB_LARGE;
+      p = ss->slabs[0].start;
+    }
+  }
+  hk__lc_done(f);
+  return p;
+}
+
+/* The large free's hit: live area block s joins f's cache if it has room;
+ * false otherwise (hk__front_large_free makes room). lc_block_max is 0 in
+ * a front without a heap or a cache. */
+hk_inline bool hk__front_large_push(hk__front_t *f, hk__slab_t *s) {
+  hk__ss_t *ss = s->ss;
+  size_t usable = ss->map_size;
+  if (usable > f->lc_block_max || !hk__lc_try(f)) return false;
+  uint32_t n = atomic_load_explicit(&f->lc_n, memory_order_relaxed);
+  size_t bytes = atomic_load_explicit(&f->lc_bytes, memory_order_relaxed) + usable;
+  bool room = n < HK_LCACHE_N && bytes <= f->lc_cap;
+  if (hk_likely(room)) {
+    s->state = HK_SLAB_CACHED;
+    f->lcache[n] = ss;
+    atomic_store_explicit(&f->lc_n, n + 1, memory_order_relaxed);
+    atomic_store_explicit(&f->lc_bytes, bytes, memory_order_relaxed);
+  }
+  hk__lc_done(f);
+  return room;
+}
+
 /* Could a block of `usable` bytes hold an allocation of size bytes aligned
  * to align? No allocation path wastes half a block above 128 bytes or its
  * alignment (size classes are 8 per power of two, large blocks whole

@@ -18,18 +18,10 @@
  * cache is emptied by its thread's flush (exit, hk_heap_trim) and dropped
  * with its heap. Blocks in caches count as retained, not live. */
 #include "internal.h"
+#include "tiny/front_inline.h"
 
 #include <sched.h>
 #include <string.h>
-
-/* The calling thread's front for heap if it has one at hand, else NULL. */
-static hk__front_t *front_at_hand(hk__heap_t *heap) {
-  hk__thread_t *t = hk__tls;
-  if (!t->live) return NULL;
-  if (heap == &hk__heap_main) return &t->main;
-  return atomic_load_explicit(&t->last_heap, memory_order_relaxed) == heap->handle ? t->last_front
-                                                                                   : NULL;
-}
 
 /* A heap with a budget keeps no per-thread cache: what its threads hold
  * could not be given back when the budget needs the room. */
@@ -52,22 +44,41 @@ static void park_oldest(hk__front_t *f, uint32_t n) {
   set_counts(f, have - n, bytes);
 }
 
-/* The thread's use of its cache: it waits only while the purger empties
- * it (a few parks). */
-static void use(hk__front_t *f) {
-  while (atomic_exchange_explicit(&f->lc_busy, true, memory_order_acquire)) sched_yield();
-  f->lc_ops++;
+/* The owner's side of the protocol is in tiny/front_inline.h
+ * (hk__lc_use): a store and a load, no atomic read-modify-write. Another
+ * thread (the purger, or hk_heap_trim; one at a time, under the global
+ * lock) claims the cache by a store, hk__os_fence_threads, and a load.
+ * That is Dekker's protocol with both barriers on the claiming side:
+ * either the claimer sees lc_busy set, and backs off, or the thread sees
+ * lc_claim set, and waits here for the claimer to finish (a few parks). */
+hk_noinline void hk__lc_wait(hk__front_t *f) {
+  do {
+    atomic_store_explicit(&f->lc_busy, false, memory_order_release);
+    while (atomic_load_explicit(&f->lc_claim, memory_order_acquire)) sched_yield();
+    atomic_store_explicit(&f->lc_busy, true, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst); /* the claimer's fence orders it for the CPU */
+  } while (atomic_load_explicit(&f->lc_claim, memory_order_acquire));
 }
-static void done(hk__front_t *f) { atomic_store_explicit(&f->lc_busy, false, memory_order_release); }
 
-bool hk__front_large_free(hk__slab_t *s, const void *p) {
+/* Another thread's hold on f's cache (global lock held). false: f's
+ * thread is using it, or the kernel has no fence (then only f's thread
+ * empties it: at its flush, which hk_heap_trim asks for). */
+static bool claim(hk__front_t *f) {
+  atomic_store_explicit(&f->lc_claim, true, memory_order_relaxed);
+  if (hk__os_fence_threads() && !atomic_load_explicit(&f->lc_busy, memory_order_acquire))
+    return true;
+  atomic_store_explicit(&f->lc_claim, false, memory_order_release);
+  return false;
+}
+static void unclaim(hk__front_t *f) {
+  atomic_store_explicit(&f->lc_claim, false, memory_order_release);
+}
+
+bool hk__front_large_free(hk__front_t *f, hk__slab_t *s) {
   hk__ss_t *ss = s->ss;
-  if (ss->area == NULL || s->state != HK_SLAB_LARGE || p != s->start) return false;
-  hk__front_t *f = front_at_hand(ss->pool->owner_heap);
-  if (f == NULL || f->heap == NULL) return false;
-  size_t usable = hk__large_usable(ss);
-  if (usable > f->lc_cap || usable > HK_LCACHE_BLOCK_MAX) return false;
-  use(f);
+  size_t usable = ss->map_size;
+  if (usable > f->lc_block_max) return false;
+  hk__lc_use(f);
   uint32_t n = atomic_load_explicit(&f->lc_n, memory_order_relaxed);
   if (n == HK_LCACHE_N || atomic_load_explicit(&f->lc_bytes, memory_order_relaxed) + usable >
                               f->lc_cap) {
@@ -77,7 +88,7 @@ bool hk__front_large_free(hk__slab_t *s, const void *p) {
   s->state = HK_SLAB_CACHED;
   f->lcache[n] = ss;
   set_counts(f, n + 1, atomic_load_explicit(&f->lc_bytes, memory_order_relaxed) + usable);
-  done(f);
+  hk__lc_done(f);
   return true;
 }
 
@@ -99,9 +110,9 @@ static void *cache_alloc(hk__front_t *f, size_t size, bool zero);
 
 void *hk__front_large_alloc(hk__front_t *f, size_t size, bool zero) {
   if (f->heap == NULL) return NULL;
-  use(f);
+  hk__lc_use(f);
   void *p = cache_alloc(f, size, zero);
-  done(f);
+  hk__lc_done(f);
   return p;
 }
 
@@ -125,12 +136,29 @@ static void *cache_alloc(hk__front_t *f, size_t size, bool zero) {
   return p;
 }
 
-void hk__front_large_flush(hk__front_t *f) {
-  use(f);
+static void flush(hk__front_t *f) {
   uint32_t n = atomic_load_explicit(&f->lc_n, memory_order_relaxed);
   if (n > 0 && f->heap != NULL) park_oldest(f, n);
   set_counts(f, 0, 0);
-  done(f);
+}
+
+void hk__front_large_flush(hk__front_t *f) {
+  hk__lc_use(f);
+  flush(f);
+  hk__lc_done(f);
+}
+
+/* Its thread holds the cache only for one malloc or free: a few tries. */
+void hk__front_large_flush_other(hk__front_t *f) {
+  for (int i = 0; i < 100; i++) {
+    if (claim(f)) {
+      flush(f);
+      unclaim(f);
+      return;
+    }
+    if (!hk__os_fence_threads()) return;
+    sched_yield();
+  }
 }
 
 /* The purger (global lock held, so f and its heap live): a cache its
@@ -141,7 +169,7 @@ uint64_t hk__front_large_purge(hk__front_t *f, uint64_t now) {
   if (atomic_load_explicit(&f->lc_n, memory_order_relaxed) == 0 || !hk__policy_large_decays(pol))
     return UINT64_MAX;
   bool idle = false;
-  if (atomic_exchange_explicit(&f->lc_busy, true, memory_order_acquire)) return 10; /* in use */
+  if (!claim(f)) return hk__os_fence_threads() ? 10 : UINT64_MAX; /* in use: soon again */
   uint32_t n = atomic_load_explicit(&f->lc_n, memory_order_relaxed);
   if (f->lc_ops != f->lc_seen_ops) {
     f->lc_seen_ops = f->lc_ops;
@@ -151,7 +179,7 @@ uint64_t hk__front_large_purge(hk__front_t *f, uint64_t now) {
     set_counts(f, 0, 0);
     idle = true;
   }
-  done(f);
+  unclaim(f);
   return idle || n == 0 ? UINT64_MAX : hk__purge_in(f->lc_seen_ms + pol->large_decay_ms, now);
 }
 

@@ -148,6 +148,7 @@ void hk__fronts_orphan(hk__heap_t *heap) {
     hk__front_reset(f);
     f->heap = NULL;
     f->handle = NULL;
+    f->lc_block_max = 0; /* frees of other heaps' blocks never land here */
     /* Not NULL: hk_heap_malloc(NULL, n) would hit the cache. */
     hk_heap_t *expect = heap->handle;
     atomic_compare_exchange_strong_explicit(&f->thread->last_heap, &expect, HK_NO_HEAP,
